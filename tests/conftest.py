@@ -1,0 +1,42 @@
+"""Fixtures shared by the test modules."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's model code on one torch thread: on a shared 2-core CPU, threads waiting on
+    each other make tiny models tens of times slower."""
+    from vila_nav.model.testing import torch_threads
+
+    with torch_threads(1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """Factory: a tiny random checkpoint in NaVILA's released layout, one folder per call."""
+    from vila_nav.model.testing import make_tiny_checkpoint
+
+    def make(seed: int = 0, **overrides):
+        return make_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "ckpt", seed=seed, **overrides)
+
+    return make
+
+
+@pytest.fixture(scope="module")
+def answering_checkpoint(tmp_path_factory):
+    """Factory: a real tiny checkpoint whose greedy answer is always `answer`
+    (vila_nav.model.testing.make_answering_checkpoint), built once per module per arguments."""
+    from vila_nav.model.testing import make_answering_checkpoint
+
+    built = {}
+
+    def make(answer: str, seed: int = 0, **preset):
+        key = (answer, seed, tuple(sorted(preset.items())))
+        if key not in built:
+            built[key] = make_answering_checkpoint(tmp_path_factory.mktemp("answering") / "ckpt", answer, seed=seed, **preset)
+        return built[key]
+
+    return make
