@@ -1,0 +1,353 @@
+"""The training recipe on tiny real models: token layout == inference, a short run whose loss
+falls, checkpoints that reload, exact resume, fine-tuning a NaVILA-layout checkpoint, and
+safetensors/JSON training state (no pickle)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vila_nav.actions import CANONICAL_OUTPUTS
+from vila_nav.config import compose
+from vila_nav.training.rollout import Decision
+from vila_nav.training.store import SftWriter
+from vila_nav.training.train_config import TrainConfig
+
+ANSWERS = CANONICAL_OUTPUTS[:4]  # forward 25/50/75, left 15
+SIZE = 42  # px, the tiny preset's input: frames need no resize
+
+
+def _colour(label: int) -> np.ndarray:
+    frame = np.zeros((SIZE, SIZE, 3), np.uint8)
+    frame[..., label % 3] = 60 + 60 * label  # the current frame's colour says the answer
+    return frame
+
+
+def write_synthetic_sft(path: Path, episodes: int = 6, steps: int = 5, seed: int = 0) -> Path:
+    """A small SFT dataset in the real on-disk format whose answer is readable from the current
+    frame (so a few steps of SFT visibly lower the loss)."""
+    rng = np.random.default_rng(seed)
+    writer = SftWriter(path, num_frames=8, frame_size=0, encoding="png", shard_rollouts=3)
+    for e in range(episodes):
+        labels = rng.integers(0, len(ANSWERS), steps)
+        ep = types.SimpleNamespace(episode_id=str(e), scene_id="house_0000",
+                                   instruction=types.SimpleNamespace(text=f"Walk to the red box in room {e}."))
+        frames = [_colour(int(labels[min(i, steps - 1)])) for i in range(steps)]
+        source = "expert" if e % 2 == 0 else "recovery"
+        decisions = [Decision(i, ANSWERS[int(labels[i])], None, (), source) for i in range(steps)]
+        writer.add_rollout(ep, frames, decisions)
+    n = episodes * steps
+    return writer.finish([1 + (i % 2) for i in range(n)], config={"synthetic": True}, generator="tests/test_train")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("sft")
+    return {"train": write_synthetic_sft(root / "train"), "val": write_synthetic_sft(root / "val", episodes=2, seed=1)}
+
+
+def _cfg(out: Path, data: dict, *overrides: str) -> TrainConfig:
+    return compose(TrainConfig, "train", [
+        f"output_dir={out}", f"data.train=[{data['train']}]", f"data.val={data['val']}", "model.preset=tiny",
+        "model.image_size=null", "model.tokenizer_vocab_size=512", "batch_size=4", "grad_accum=2", "max_steps=12",
+        "mixed_precision=no", "optim.lr=3e-3", "optim.warmup_steps=2", "save_every=4", "keep_checkpoints=2", "val.every=6",
+        "val.max_samples=10", "val.decode_samples=4", "progress=false", "seed=3", "threads=1", *overrides])
+
+
+def _tensors(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    out = {}
+    for f in sorted(folder.rglob("*.safetensors")):
+        if "trainer_state" not in f.parts:
+            out.update({f"{f.parent.name}/{k}": v for k, v in load_file(str(f)).items()})
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(data, tmp_path_factory) -> dict:
+    """One uninterrupted run, and the same run stopped after 5 steps and resumed."""
+    from vila_nav.training.trainer import train
+
+    root = tmp_path_factory.mktemp("runs")
+    full = train(_cfg(root / "full", data))
+    part1 = train(_cfg(root / "resumed", data, "stop_after_steps=5"))
+    part2 = train(_cfg(root / "resumed", data))
+    return {"full": full, "part1": part1, "part2": part2}
+
+
+# ---- layout ---------------------------------------------------------------------------------------
+
+
+def test_training_sequence_is_the_inference_sequence(data):
+    """The objective's loss equals cross-entropy of the answer computed through the model's own
+    inference path (VilaModel.inputs_embeds: per-frame encoding, prompt ids, slot replacement)."""
+    import torch.nn.functional as F
+
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import IGNORE_INDEX, DecisionDataset, SftCollator
+    from vila_nav.training.objective import SftObjective
+    from vila_nav.training.store import SftDataset
+
+    model = build_model(TINY, seed=1)
+    ds = DecisionDataset(SftDataset(data["train"]))
+    col = SftCollator(model.tokenizer, model.image_processor, model.num_frames)
+    items = [ds[i] for i in (3, 4, 11)]
+    batch = col(items)
+    assert batch["pixel_values"].shape[0] < 3 * 8  # the shared black frame and repeats encoded once
+    for item, ids, n_ans in zip(items, batch["input_ids"], batch["answer_len"]):
+        assert ids[:-n_ans] == model.prompt_ids(item["instruction"])
+        assert ids[-1] == model.tokenizer.convert_tokens_to_ids("<|eot_id|>")
+        assert model.tokenizer.decode(ids[-n_ans:-1]) == item["answer"]
+    out = SftObjective(model)(batch)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for item, ids, n_ans in zip(items, batch["input_ids"], batch["answer_len"]):
+            prompt = model.inputs_embeds(item["frames"], item["instruction"])  # (1, Lp, H)
+            answer = model.llm.get_input_embeddings()(torch.tensor(ids[-n_ans:]))[None]
+            logits = model.llm(inputs_embeds=torch.cat([prompt, answer], 1)).logits[0]
+            labels = torch.full((logits.shape[0],), IGNORE_INDEX)
+            labels[-n_ans:] = torch.tensor(ids[-n_ans:])
+            total += float(F.cross_entropy(logits[:-1], labels[1:], reduction="sum"))
+            count += n_ans
+    assert int(out["tokens"]) == count
+    assert float(out["loss"].detach()) == pytest.approx(total / count, rel=1e-5)
+
+
+def test_shared_prompt_prefix_gives_the_same_loss_and_gradients(data):
+    """The shared system-prompt prefix runs once per batch: same loss and gradients as full rows."""
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import DecisionDataset, SftCollator
+    from vila_nav.training.objective import SftObjective, _shared_prefix
+    from vila_nav.training.store import SftDataset
+
+    model = build_model(TINY, seed=2)
+    ds = DecisionDataset(SftDataset(data["train"]))
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)([ds[i] for i in (0, 5, 9, 13)])
+    shared = _shared_prefix(batch["input_ids"])
+    first_slot = batch["input_ids"][0].index(-200)
+    assert shared == first_slot > 20  # the whole system prompt up to the first image
+    results = []
+    for share in (True, False):
+        model.zero_grad()
+        out = SftObjective(model, share_prefix=share)(batch)
+        out["loss"].backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((float(out["loss"].detach()), out["exact"].tolist(), grads))
+    (l1, e1, g1), (l2, e2, g2) = results
+    assert l1 == pytest.approx(l2, rel=1e-5) and e1 == e2 and g1.keys() == g2.keys()
+    for name in g1:
+        torch.testing.assert_close(g1[name], g2[name], rtol=1e-4, atol=1e-6, msg=name)
+    assert _shared_prefix([[1, 2, 3], [1, 2, 4]]) == 2 and _shared_prefix([[5, -200, 1], [5, -200, 1]]) == 1
+
+
+def test_auxiliary_vision_loss_reads_the_current_view(data):
+    """aux.vision_weight: loss = LM loss + w x CE(head(current frame's visual tokens), direction)."""
+    import torch.nn.functional as F
+
+    from vila_nav.actions import parse_action
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import AUX_KINDS, DecisionDataset, SftCollator
+    from vila_nav.training.objective import SftObjective
+    from vila_nav.training.store import SftDataset
+
+    model = build_model(TINY, seed=2)
+    ds = DecisionDataset(SftDataset(data["train"]))
+    items = [ds[i] for i in (0, 5, 9, 13)]
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)(items)
+    assert batch["answer_kind"] == [AUX_KINDS.index(parse_action(it["answer"]).kind) for it in items]
+    plain = SftObjective(model)(batch)
+    assert plain["aux_loss"] == 0 and torch.equal(plain["loss"], plain["lm_loss"])
+    obj = SftObjective(model, aux_weight=0.5)
+    out = obj(batch)
+    torch.testing.assert_close(out["lm_loss"], plain["lm_loss"])  # the LM's loss is untouched
+    with torch.no_grad():  # by hand: the last slot of each sample is its current frame
+        visual = model.projector(model.vision(batch["pixel_values"]))
+        current = visual[batch["frame_index"][:, -1]]
+        want = F.cross_entropy(obj.aux_head(current.flatten(1)), torch.tensor(batch["answer_kind"]))
+    torch.testing.assert_close(out["aux_loss"], want)
+    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want)
+    out["loss"].backward()  # the head's signal reaches the tower directly
+    assert obj.aux_head.weight.grad is not None and model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
+    assert not any(k.startswith("aux") for k in model.state_dict())  # not part of the model
+
+
+def test_data_sources_select_expert_or_recovery_samples(data, tmp_path):
+    """data.sources=[expert] is the "without recovery data" ablation: the same expert samples."""
+    from vila_nav.training.store import SftDataset, SftFormatError
+    from vila_nav.training.train_config import DataConfig
+
+    everything = SftDataset(data["train"])
+    expert = SftDataset(data["train"], sources=["expert"])
+    assert {s.source for s in everything} == {"expert", "recovery"} and {s.source for s in expert} == {"expert"}
+    assert [s.id for s in expert] == [s.id for s in everything if s.source == "expert"]
+    assert len(SftDataset(data["train"], sources=["recovery"])) == len(everything) - len(expert)
+    with pytest.raises(SftFormatError, match="no samples of sources"):
+        SftDataset(write_synthetic_sft(tmp_path / "one", episodes=1), sources=["recovery"])  # expert only
+    with pytest.raises(ValueError, match="data.sources"):
+        DataConfig(sources=["imitation"])
+
+
+def test_blind_data_gives_black_frames_and_one_tower_input(data):
+    """data.blind (the language-only baseline): every frame black, one distinct frame per batch."""
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import DecisionDataset, SftCollator
+    from vila_nav.training.store import SftDataset
+
+    model = build_model(TINY, seed=1)
+    store = SftDataset(data["train"])
+    seen, blind = DecisionDataset(store), DecisionDataset(store, blind=True)
+    items = [blind[i] for i in (3, 4, 11)]
+    assert any(f.any() for i in (3, 4, 11) for f in seen[i]["frames"])  # the data itself has images
+    for item, i in zip(items, (3, 4, 11)):
+        assert len(item["frames"]) == store.num_frames and not any(f.any() for f in item["frames"])
+        assert item["frame_keys"] == [None] * store.num_frames and item["answer"] == seen[i]["answer"]
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)(items)
+    assert batch["pixel_values"].shape[0] == 1 and int(batch["frame_index"].max()) == 0
+
+
+# ---- a short run ------------------------------------------------------------------------------------
+
+
+def test_short_run_loss_falls_and_checkpoints_reload(runs, data):
+    from vila_nav.model import load
+    from vila_nav.training.collate import DecisionDataset
+    from vila_nav.training.store import SftDataset
+
+    r = runs["full"]
+    assert r.step == 12 and r.stopped == "max_steps" and len(r.losses) == 12
+    assert np.mean(r.losses[-3:]) < 0.8 * np.mean(r.losses[:3])
+    out = r.output_dir
+    ckpts = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert ckpts == ["step-0000008", "step-0000012"]  # keep_checkpoints=2; no temporary leftovers
+    assert (out / "loss_curve.png").stat().st_size > 1000 and (out / "config.yaml").is_file()
+    rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert [row["loss"] for row in rows if "loss" in row] == r.losses
+    assert [row["step"] for row in rows if "val_loss" in row] == [6, 12]
+    assert r.validation["val_samples"] == 10 and 0.0 <= r.validation["val_action_acc"] <= 1.0
+    assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))  # safetensors + JSON only
+    # final/ is a NaVILA-layout checkpoint equal to the last step checkpoint.
+    assert _tensors(out / "final").keys() == _tensors(out / "checkpoints" / "step-0000012").keys()
+    model = load(out / "final")
+    assert set(p.name for p in (out / "final").iterdir()) >= {"config.json", "llm", "vision_tower", "mm_projector"}
+    # Teacher-forced exact match == greedy decoding reproduces the answer (same layout).
+    from vila_nav.training.collate import SftCollator
+    from vila_nav.training.objective import SftObjective
+
+    val = DecisionDataset(SftDataset(data["val"]))
+    items = [val[i] for i in range(6)]
+    col = SftCollator(model.tokenizer, model.image_processor, model.num_frames)
+    with torch.no_grad():
+        exact = SftObjective(model)(col(items))["exact"].tolist()
+    decoded = [model.generate(it["frames"], it["instruction"]) == it["answer"] for it in items]
+    assert exact == decoded
+
+
+def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
+    full, p1, p2 = runs["full"], runs["part1"], runs["part2"]
+    assert p1.step == 5 and p1.stopped == "stop_after_steps" and p2.start_step == 5 and p2.step == 12
+    assert p1.losses + p2.losses == full.losses  # bit for bit (the auxiliary head resumes too)
+    assert (p2.last_checkpoint / "trainer_state" / "aux_head.safetensors").is_file()
+    a, b = _tensors(full.output_dir / "final"), _tensors(p2.output_dir / "final")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(x) for x in (p2.output_dir / "log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "loss" in row] == list(range(1, 13))
+    # Running again when finished does nothing; changing what shapes the run is refused.
+    from vila_nav.training.trainer import TrainError, train
+
+    again = train(_cfg(p2.output_dir, data))
+    assert again.losses == [] and again.step == 12
+    with pytest.raises(TrainError, match="optim"):
+        train(_cfg(p2.output_dir, data, "optim.lr=1e-3"))
+
+
+# ---- fine-tuning a NaVILA-layout checkpoint, through the CLI ------------------------------------------------
+
+
+def test_cli_fine_tunes_a_navila_checkpoint_with_a_frozen_tower(data, tmp_path, capsys):
+    from vila_nav.cli import main
+    from vila_nav.model.testing import make_tiny_checkpoint
+
+    src = make_tiny_checkpoint(tmp_path / "navila", seed=5, num_video_frames=4)  # data has 8: re-sampled
+    out = tmp_path / "ft"
+    rc = main(["train", f"init_from={src}", f"output_dir={out}", f"data.train=[{data['train']}]", "data.val=",
+               "trainable.vision_tower=false", "gradient_checkpointing=true", "batch_size=4", "max_steps=3",
+               "save_every=10", "progress=false"])
+    assert rc == 0, capsys.readouterr().err
+    assert "steps 0 -> 3" in capsys.readouterr().out
+
+    def digest(p: Path) -> str:
+        return hashlib.sha256(p.read_bytes()).hexdigest()
+
+    assert digest(out / "final" / "llm" / "tokenizer.json") == digest(src / "llm" / "tokenizer.json")
+    before, after = _tensors(src), _tensors(out / "final")
+    assert before.keys() == after.keys()
+    vision = [k for k in before if k.startswith("vision_tower/")]
+    assert vision and all(torch.equal(before[k], after[k]) for k in vision)  # frozen
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("llm/"))
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("mm_projector/"))
+    assert json.loads((out / "final" / "config.json").read_text())["num_video_frames"] == 4
+    assert main(["train", "batch_size=0"]) == 2
+
+
+# ---- pieces ---------------------------------------------------------------------------------------------
+
+
+def test_trainable_flags_and_unused_tower_layers():
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.train_config import TrainableConfig
+    from vila_nav.training.trainable import configure_trainable
+
+    model = build_model(TINY)
+    report = configure_trainable(model, TrainableConfig(vision_tower=True, projector=False, llm=True))
+    assert report["projector"]["trainable"] == 0 and report["llm"]["frozen"] == 0
+    assert report["vision_tower"]["frozen"] > 0  # the last encoder layer and post-layernorm are never used
+    last = [p for n, p in model.vision.named_parameters() if ".layers.1." in n]
+    assert last and not any(p.requires_grad for p in last)
+    first = [p for n, p in model.vision.named_parameters() if ".layers.0." in n]
+    assert first and all(p.requires_grad for p in first)
+    with pytest.raises(ValueError):
+        TrainableConfig(vision_tower=False, projector=False, llm=False)
+
+
+def test_training_state_round_trip_without_pickle(tmp_path):
+    from transformers import get_cosine_schedule_with_warmup
+
+    from vila_nav.training.state import TrainStateError, load_rng, load_state, save_rng, save_state
+
+    def make():
+        torch.manual_seed(0)
+        net = torch.nn.Linear(4, 3)
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-2, betas=(0.9, 0.95))
+        return net, opt, get_cosine_schedule_with_warmup(opt, 2, 10)
+
+    net, opt, sched = make()
+    for _ in range(3):
+        net(torch.randn(5, 4)).square().mean().backward()
+        opt.step(), sched.step(), opt.zero_grad()
+    save_state(tmp_path, optimizer=opt, scheduler=sched, param_names=["weight", "bias"], step=3)
+    save_rng(tmp_path, 0)
+    expected = torch.rand(3)
+    net2, opt2, sched2 = make()
+    state = load_state(tmp_path, optimizer=opt2, scheduler=sched2, param_names=["weight", "bias"])
+    load_rng(tmp_path, 0)
+    assert torch.equal(torch.rand(3), expected) and state["step"] == 3
+    assert sched2.get_last_lr() == sched.get_last_lr()
+    for k, v in opt.state_dict()["state"].items():
+        assert all(torch.equal(v[n], opt2.state_dict()["state"][k][n]) for n in v)
+    assert {p.suffix for p in tmp_path.iterdir()} == {".json", ".safetensors"}
+    with pytest.raises(TrainStateError, match="trainable parameters differ"):
+        load_state(tmp_path, optimizer=opt2, scheduler=sched2, param_names=["bias", "weight"])
+
+
+def test_bench_train_prints_figures(capsys):
+    from vila_nav.cli import main
+
+    assert main(["bench-train", "--steps", "1", "model.preset=tiny", "model.image_size=null", "batch_size=2", "threads=1"]) == 0
+    out = capsys.readouterr().out
+    assert "samples/s" in out and "M parameters" in out and "ms/token" in out

@@ -1,0 +1,120 @@
+"""The SFT forward pass and loss of a VilaModel (an nn.Module, so DDP / accelerate can wrap it).
+
+    pixel_values (U, 3, S, S) --vision tower--> (U, N, C) --projector--> visual (U, T, H)
+    per sample: VilaModel.embed(input_ids, [visual[j] for j in frame_index[b]]) -> (L_b, H)
+    right-pad to (B, L, H) + attention mask -> LM decoder -> hidden (B, L, H)
+        (the P leading tokens every sample shares, the system prompt up to the first image slot, run
+        once at batch 1 and their keys/values repeated B times: causal attention makes them identical
+        in every row; with NaVILA's prompt P ~ 110 of ~270 tokens, ~40% of the LM's work per batch)
+    answer positions only: lm_head(hidden[p]) -> logits (M, V); cross-entropy with the next token
+
+The sequence is the one `VilaModel.generate` builds for a decision (same prompt ids, same slot
+replacement), so training and inference see identical layouts. The loss is the mean over the
+batch's supervised tokens (answer + <|eot_id|>); logits are computed only where supervised
+(M tokens instead of B x L). A sample is an exact match when every supervised token is the
+argmax: that is exactly when greedy decoding reproduces the answer.
+
+Auxiliary vision loss (aux_weight > 0, training only): a linear head reads the current frame's
+projected visual tokens (T x H, flattened: the layout of the view matters) and predicts the
+answer's direction (forward / turn left / turn right / stop); its cross-entropy, times
+aux_weight, is added to the loss. A from-scratch tower otherwise gets gradients only through an
+LM that has not yet learnt to look at it, and training sits for thousands of steps at the label
+prior; the head gives the tower a direct signal from step one. The head is part of this
+objective, not of the model: checkpoints keep NaVILA's layout (the trainer saves the head with
+the training state for resuming).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vila_nav.model.kv_cache import cache_kwargs
+from vila_nav.training.collate import AUX_KINDS, IGNORE_INDEX
+
+
+class SftObjective(nn.Module):
+    """Wraps a VilaModel; forward(batch) -> {"loss", "lm_loss", "aux_loss", "tokens", "exact" (B,) bool}."""
+
+    def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0):
+        super().__init__()
+        self.model = model
+        self.share_prefix = share_prefix  # False: every row runs its whole sequence (reference path)
+        self.aux_weight = float(aux_weight)
+        self.aux_head: nn.Linear | None = None
+        if self.aux_weight > 0:
+            tokens = model.projector.num_tokens(model.vision.num_tokens)  # T per frame
+            self.aux_head = nn.Linear(tokens * model.llm.config.hidden_size, len(AUX_KINDS))
+
+    def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        m = self.model
+        device = m.device
+        vis_dtype = next(p.dtype for p in m.vision.parameters() if p.is_floating_point())
+        pixels = batch["pixel_values"].to(device=device, dtype=vis_dtype)
+        features = m.vision(pixels)  # (U, N, C)
+        visual = m.projector(features)  # (U, T, H)
+        frame_index = batch["frame_index"].tolist()
+        embeds, labels = [], []
+        for ids, n_answer, slots in zip(batch["input_ids"], batch["answer_len"], frame_index):
+            e = m.embed(ids, [visual[j] for j in slots])[0]  # (L_b, H)
+            embeds.append(e)
+            lab = torch.full((e.shape[0],), IGNORE_INDEX, dtype=torch.long, device=device)
+            lab[-n_answer:] = torch.tensor(ids[-n_answer:], dtype=torch.long, device=device)
+            labels.append(lab)
+        longest = max(e.shape[0] for e in embeds)
+        b = len(embeds)
+        hidden_size = embeds[0].shape[1]
+        x = embeds[0].new_zeros((b, longest, hidden_size))  # right padding: positions match inference
+        mask = torch.zeros((b, longest), dtype=torch.long, device=device)
+        y = torch.full((b, longest), IGNORE_INDEX, dtype=torch.long, device=device)
+        for i, (e, lab) in enumerate(zip(embeds, labels)):
+            x[i, : e.shape[0]] = e
+            mask[i, : e.shape[0]] = 1
+            y[i, : lab.shape[0]] = lab
+        hidden = self._decode(x, mask, _shared_prefix(batch["input_ids"]))
+        target = y[:, 1:]  # position p predicts token p + 1
+        sel = target != IGNORE_INDEX  # (B, L - 1)
+        logits = m.llm.get_output_embeddings()(hidden[:, :-1][sel]).float()  # (M, V)
+        goal = target[sel]
+        lm_loss = F.cross_entropy(logits, goal)
+        wrong = (logits.argmax(dim=-1) != goal).float()
+        per_sample_wrong = torch.zeros(b, device=device).index_add_(0, sel.nonzero()[:, 0], wrong)
+        loss, aux = lm_loss, lm_loss.new_zeros(())
+        if self.aux_head is not None:
+            kinds = torch.tensor(batch["answer_kind"], dtype=torch.long, device=device)
+            if bool((kinds != IGNORE_INDEX).any()):
+                current = visual[[slots[-1] for slots in frame_index]]  # (B, T, H): each sample's current view
+                aux = F.cross_entropy(self.aux_head(current.flatten(1)).float(), kinds, ignore_index=IGNORE_INDEX)
+                loss = lm_loss + self.aux_weight * aux
+        return {"loss": loss, "lm_loss": lm_loss.detach(), "aux_loss": aux.detach(), "tokens": sel.sum(),
+                "exact": per_sample_wrong == 0}
+
+    def _decode(self, x: torch.Tensor, mask: torch.Tensor, shared: int) -> torch.Tensor:
+        """LM decoder over right-padded embeddings x (B, L, H) -> hidden states (B, L, H)."""
+        llm = self.model.llm
+        decoder = llm.get_decoder()
+        b = x.shape[0]
+        # Activation checkpointing re-runs layers, which would append the cached keys twice.
+        checkpointing = any(getattr(mod, "gradient_checkpointing", False) for mod in llm.modules())
+        if not self.share_prefix or b < 2 or shared < 1 or checkpointing:
+            return decoder(inputs_embeds=x, attention_mask=mask, use_cache=False).last_hidden_state
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        head = decoder(inputs_embeds=x[:1, :shared], **cache_kwargs(decoder, cache), use_cache=True).last_hidden_state
+        cache.batch_repeat_interleave(b)  # (1, heads, P, d) -> (B, heads, P, d); gradients sum back
+        tail = decoder(inputs_embeds=x[:, shared:], attention_mask=mask, **cache_kwargs(decoder, cache),
+                       use_cache=True).last_hidden_state  # (B, L - P, H)
+        return torch.cat([head.expand(b, -1, -1), tail], dim=1)
+
+
+def _shared_prefix(input_ids: list[list[int]]) -> int:
+    """Length of the text prefix all rows share, up to the first image slot (negative id)."""
+    first = input_ids[0]
+    n = 0
+    for n, tok in enumerate(first):
+        if tok < 0 or any(len(ids) <= n or ids[n] != tok for ids in input_ids[1:]):
+            return n
+    return max(len(first) - 1, 0)  # never the whole row: the answer positions follow the prefix

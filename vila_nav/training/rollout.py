@@ -1,0 +1,199 @@
+"""Expert and perturbed rollouts: where the SFT decision points and their labels come from.
+
+A rollout runs one episode in a NavEnv (`vila_nav.envs`) and records
+
+- frames: the observation at the start and after every executed primitive (NaVILA's
+  "per_primitive" history: frames[i] is what the agent saw after i primitives), H x W x 3 uint8;
+- decisions: the points where the policy is queried, i.e. the start of every mid-level action.
+  A decision at step t (t primitives executed so far) sees frames 0..t (current = frames[t]) and
+  is labelled with the expert's next mid-level action: the next <= max_merge equal expert
+  primitives merged into one NaVILA answer (25/50/75 cm, 15/30/45 degree), or the stop
+  sentence when the expert says STOP (within `expert_radius_m` of the goal).
+
+Expert rollout: the expert's chunks are executed as labelled, so concatenating the primitives
+of the recorded answers gives back exactly the expert's primitive sequence (ending in STOP).
+The expert is asked exactly once per executed primitive (plus once for the answer that ends a
+chunk, which then starts the next one): it is stateful (it remembers its last answer to avoid
+dithering), so asking twice in the same state is not guaranteed to give the same answer.
+
+Perturbed rollout (DAgger-style recovery data): at a decision point the rollout may, with
+probability perturb_prob, execute a random mid-level action instead (direction uniform over
+forward / left / right, 1..max_primitives primitives; decided with the rollout's RNG *before*
+the expert is asked, so the stateful expert is not told about an action that never ran). From
+then on the expert acts again from wherever the agent really is, and every decision after the
+first perturbation is recorded with the expert's label (source "recovery"): the states a
+policy reaches after its own mistakes, with the action that recovers. Decisions at the
+perturbations themselves are not recorded (their label would need a look-ahead).
+
+Policy rollout (DAgger proper, source "dagger"): the same, but the deviating action is the
+learner's own (`policy(frames) -> NavAction | None`, asked at a decision point with probability
+`policy_prob`), so the recorded states are the ones the trained model really drives itself
+into (spinning in place, stopping short, walking into a wall) with the expert's way out. A
+policy answer of stop, or one that does not parse, hands the decision back to the expert and
+that state is recorded: it teaches the model where not to stop.
+
+A rollout whose expert does not stop within `expert_radius_m` of the goal (unreachable goal,
+stuck, or out of steps) is marked failed and its decisions must not be used: its "stop" would
+teach stopping anywhere.
+
+Pure numpy + vila_nav.actions; the environment is passed in.
+"""
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from typing import Any, Callable
+
+import numpy as np
+
+from vila_nav.actions import NavAction, format_action, merge_primitives, to_primitives
+
+MOTIONS = ("MOVE_FORWARD", "TURN_LEFT", "TURN_RIGHT")
+# Slack on the goal check of a STOP (m): the expert's own geodesic and ours may round differently.
+_STOP_SLACK_M = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class Decision:
+    """One query of the policy: at `step` (primitives executed so far), answer `answer`.
+
+    primitives: the expert primitives the answer stands for (["STOP"] for the stop sentence).
+    """
+
+    step: int
+    answer: str
+    action: NavAction
+    primitives: tuple[str, ...]
+    source: str  # "expert" | "recovery" | "dagger"
+
+
+@dataclasses.dataclass
+class Rollout:
+    """Frames and decisions of one run of one episode."""
+
+    frames: list[np.ndarray]  # frames[i]: observation after i primitives, H x W x 3 uint8
+    decisions: list[Decision]
+    executed: list[str]  # every primitive executed, in order (STOP included when reached)
+    perturbed_steps: list[int]  # steps at which a perturbation started
+    ok: bool  # the expert stopped within expert_radius_m of the goal
+    reason: str  # "" when ok, else why not ("max_steps", "stopped_far", ...)
+    final_distance_m: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Perturbation:
+    """How a perturbed rollout deviates from the expert (see RecoveryConfig)."""
+
+    prob: float = 0.25
+    max_count: int = 2
+    max_primitives: int = 3
+    min_decisions_before: int = 1
+
+
+def rollout_rng(seed: int, episode_id: str, index: int) -> np.random.Generator:
+    """RNG of the index-th rollout of an episode: independent of episode order and sharding."""
+    return np.random.default_rng([int(seed), zlib.crc32(episode_id.encode("utf-8")), int(index)])
+
+
+def run_rollout(
+    env: Any,
+    episode: Any,
+    *,
+    expert_radius_m: float,
+    max_steps: int,
+    max_merge: int = 3,
+    forward_step: float = 0.25,
+    turn_step: float = 15.0,
+    perturbation: Perturbation | None = None,
+    rng: np.random.Generator | None = None,
+    policy: Callable[[list[np.ndarray]], NavAction | None] | None = None,
+    policy_prob: float = 0.5,
+) -> Rollout:
+    """Run `episode` in `env` with the expert (and perturbations when given); see the module doc.
+
+    env: a NavEnv (reset(episode) -> obs, step(primitive) -> obs, expert_action(goal, radius),
+    position, geodesic_distance(a, b)). max_steps: primitive budget including STOP (VLN-CE: 500).
+    policy: the learner for a DAgger rollout; it gets every frame so far (frames[i] after i
+    primitives, current last) and returns its action; asked at a decision point with
+    probability policy_prob (rng). Not combined with perturbation.
+    """
+    if (perturbation is not None or policy is not None) and rng is None:
+        raise ValueError("a perturbed or policy rollout needs an rng")
+    if perturbation is not None and policy is not None:
+        raise ValueError("a rollout deviates by perturbation or by policy, not both")
+    if not 0.0 <= policy_prob <= 1.0:
+        raise ValueError(f"policy_prob must be in [0, 1], got {policy_prob!r}")
+    goal = np.asarray(episode.goal.position, dtype=np.float64)
+    frames = [np.asarray(env.reset(episode), dtype=np.uint8)]
+    executed: list[str] = []
+    decisions: list[Decision] = []
+    perturbed: list[int] = []
+    source = "recovery" if perturbation is not None else "dagger" if policy is not None else "expert"
+    recording = source == "expert"  # the others record only after their first deviation
+    n_decisions = 0
+    pending: str | None = None  # the expert's answer that ended the previous chunk (not yet run)
+
+    def step(primitive: str) -> None:
+        executed.append(primitive)
+        frames.append(np.asarray(env.step(primitive), dtype=np.uint8))
+
+    def distance() -> float:
+        return float(env.geodesic_distance(np.asarray(env.position, dtype=np.float64), goal))
+
+    while len(executed) < max_steps:
+        t = len(executed)
+        if perturbation is not None and _perturb_now(perturbation, rng, n_decisions, len(perturbed)):
+            pending = None  # never executed; the expert re-plans from the perturbed state
+            primitive = MOTIONS[int(rng.integers(len(MOTIONS)))]
+            count = int(rng.integers(1, perturbation.max_primitives + 1))
+            perturbed.append(t)
+            recording = True
+            for _ in range(min(count, max_steps - t)):
+                step(primitive)
+            n_decisions += 1
+            continue
+        if policy is not None and rng.random() < policy_prob:
+            action = policy(frames)  # asked before the expert: the stateful expert never hears of it
+            motions = [p for p in (to_primitives(action, forward_step, turn_step) if action is not None else [])
+                       if p != "STOP"]
+            recording = True
+            if motions:
+                pending = None  # the expert re-plans from wherever the learner took the agent
+                perturbed.append(t)
+                for primitive in motions[: max_steps - t]:
+                    step(primitive)
+                n_decisions += 1
+                continue
+            # stop or unreadable: the expert decides this state, and it is recorded
+        first = pending if pending is not None else env.expert_action(goal, expert_radius_m)
+        pending = None
+        if first == "STOP":
+            executed.append("STOP")
+            final = distance()
+            if not final < expert_radius_m + _STOP_SLACK_M:
+                return Rollout(frames, decisions, executed, perturbed, False, "stopped_far", final)
+            if recording:
+                action = NavAction("stop")
+                decisions.append(Decision(t, format_action(action), action, ("STOP",), source))
+            return Rollout(frames, decisions, executed, perturbed, True, "", final)
+        # One mid-level action: the expert's next <= max_merge equal primitives.
+        chunk = [first]
+        step(first)
+        while len(chunk) < max_merge and len(executed) < max_steps:
+            nxt = env.expert_action(goal, expert_radius_m)
+            if nxt != first:
+                pending = nxt  # starts the next mid-level action
+                break
+            chunk.append(nxt)
+            step(nxt)
+        if recording:
+            (action,) = merge_primitives(chunk, max_merge, forward_step=forward_step, turn_step=turn_step)
+            decisions.append(Decision(t, format_action(action), action, tuple(chunk), source))
+        n_decisions += 1
+    return Rollout(frames, decisions, executed, perturbed, False, "max_steps", distance())
+
+
+def _perturb_now(p: Perturbation, rng: np.random.Generator, n_decisions: int, n_done: int) -> bool:
+    if n_done >= p.max_count or n_decisions < p.min_decisions_before:
+        return False
+    return bool(rng.random() < p.prob)
