@@ -249,3 +249,20 @@ def test_missing_preprocessor_config_is_logged(copy, caplog):
     with caplog.at_level("WARNING"):
         vm.load(copy)
     assert "preprocessor_config.json not found" in caplog.text
+
+
+def test_importing_the_model_package_switches_hub_access_off():
+    """Nothing may be downloaded at run time, even outside scripts/ (which also set it): the
+    hub libraries that transformers and bitsandbytes use see offline mode."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    code = ("import vila_nav.model, transformers, huggingface_hub.constants as c; "
+            "print(c.HF_HUB_OFFLINE)")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True", out.stderr
+    env["HF_HUB_OFFLINE"] = "0"  # an explicit choice of the user's is kept
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -18,6 +18,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+
+# vila_nav never downloads anything: every model loads from a local directory. Some libraries
+# reach for a model hub on their own, e.g. bitsandbytes' CPU backend asks the kernels hub for a
+# gemm kernel when it is imported on a CPU with AVX512-BF16. Hub access is therefore off for the
+# process (set before transformers / huggingface_hub are imported, which read it once), unless
+# the user has set HF_HUB_OFFLINE themselves.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 # transformers imports torchao whenever it is installed (the quant extra); on a machine without
 # CUDA torchao logs that its optional CUDA kernels did not load, and torch warns about its enum
