@@ -31,19 +31,18 @@ from vila_nav.ros.runtime import Spinner, init, shutdown  # noqa: E402
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(180)]
 
 SCENE = "house_0000"
-DOMAIN = os.getpid() % 200 + 20
 
 
 @pytest.fixture(scope="module")
-def env_vars():
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+def env_vars(ros_domain):
+    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_LOCALHOST_ONLY="1", PYTHONUNBUFFERED="1")
     return env
 
 
 @pytest.fixture(scope="module")
-def ctx():
-    context = init(domain_id=DOMAIN)
+def ctx(ros_domain):
+    context = init(domain_id=ros_domain)
     yield context
     shutdown(context)
 

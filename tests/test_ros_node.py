@@ -15,7 +15,6 @@ acceptance criteria, measured on receipt.
 """
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -30,9 +29,8 @@ RATE_HZ = 20.0
 
 
 @pytest.fixture(scope="module")
-def ctx():
-    domain = os.getpid() % 200 + 20
-    context = init(domain_id=domain)
+def ctx(ros_domain):
+    context = init(domain_id=ros_domain)
     yield context
     shutdown(context)
 
