@@ -311,6 +311,10 @@ def test_worker_survives_a_failing_model_reset_and_reports_a_dead_thread(tmp_pat
     worker.start()
     try:
         wait(lambda: s.status(time.monotonic()).model == "ready")
+        # the loaded model is out of the cyclic GC's reach (no full collection walks it again)
+        import gc
+
+        assert gc.is_tracked(worker.model) and not any(o is worker.model for o in gc.get_objects())
         for text in ("go", "go again"):  # every instruction gets a clear answer, none hangs
             s.on_frame(CAM, np.full((64, 64, 3), 7, np.uint8), time.monotonic())
             s.on_instruction(text, time.monotonic())
