@@ -54,3 +54,13 @@ def answering_checkpoint(tmp_path_factory):
         return built[key]
 
     return make
+
+
+@pytest.fixture(scope="module")
+def ctx(ros_domain):
+    """An rclpy context on the module's own domain (needs rclpy: the ros extra or a system ROS)."""
+    from vila_nav.ros.runtime import init, shutdown
+
+    context = init(domain_id=ros_domain)
+    yield context
+    shutdown(context)

@@ -26,7 +26,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("miniworld")
 
-from vila_nav.ros.runtime import Spinner, init, shutdown  # noqa: E402
+from vila_nav.ros.runtime import Spinner  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -38,13 +38,6 @@ def env_vars(ros_domain):
     env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
                ROS_LOCALHOST_ONLY="1", PYTHONUNBUFFERED="1")
     return env
-
-
-@pytest.fixture(scope="module")
-def ctx(ros_domain):
-    context = init(domain_id=ros_domain)
-    yield context
-    shutdown(context)
 
 
 @pytest.fixture(scope="module")

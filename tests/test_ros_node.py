@@ -21,18 +21,11 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from vila_nav.ros.runtime import Spinner, init, shutdown  # noqa: E402
+from vila_nav.ros.runtime import Spinner  # noqa: E402
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(120)]
 
 RATE_HZ = 20.0
-
-
-@pytest.fixture(scope="module")
-def ctx(ros_domain):
-    context = init(domain_id=ros_domain)
-    yield context
-    shutdown(context)
 
 
 @pytest.fixture(scope="module")
