@@ -315,6 +315,8 @@ def test_worker_survives_a_failing_model_reset_and_reports_a_dead_thread(tmp_pat
         import gc
 
         assert gc.is_tracked(worker.model) and not any(o is worker.model for o in gc.get_objects())
+        # the warm-up decision ran before "ready" (8 identical black frames: one tower call)
+        assert worker.model.last_stats["vision_calls"] == 1 and worker.model.last_stats["latency_s"] > 0
         for text in ("go", "go again"):  # every instruction gets a clear answer, none hangs
             s.on_frame(CAM, np.full((64, 64, 3), 7, np.uint8), time.monotonic())
             s.on_instruction(text, time.monotonic())

@@ -1,7 +1,7 @@
 """InferenceWorker: the model runs on its own thread, on the newest data, never in a callback.
 
 The thread loads the model first (so the node is up, publishing zero and status "loading",
-while weights load), then loops: wait until the session wants a decision, take a snapshot
+while weights load) and runs one warm-up decision on black frames, then loops: wait until the session wants a decision, take a snapshot
 (`session.next_query`: the newest camera frame + sampled history + the current instruction),
 run `model.generate`, hand the text back (`session.on_answer`). Whatever arrived meanwhile is
 picked up by the next snapshot ("latest input wins"); an answer to a query the session no longer
@@ -22,9 +22,12 @@ import time
 import traceback
 from typing import Any, Callable
 
+import numpy as np
+
 from vila_nav.ros.session import NavigationSession, Query
 
 Clock = Callable[[], float]
+WARMUP_PX = 64  # side of the black warm-up frames (px); the model resizes them like any frame
 
 
 class InferenceWorker:
@@ -74,6 +77,17 @@ class InferenceWorker:
         except Exception as exc:  # noqa: BLE001 - any load failure is reported, never raised
             self._log("error", f"model failed to load: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             self.session.on_model_failed(f"{type(exc).__name__}: {exc}", self._clock())
+            return
+        try:
+            # One throw-away decision on black frames while the robot is still held at zero: the
+            # first call of a model pays lazy imports and kernel set-up (measured: 0.3-0.7 s for a
+            # tiny model, much of it holding the GIL), which belongs to loading, not to the first
+            # instruction's first decision.
+            # (No reset needed: every instruction's first query resets the model.)
+            self.model.generate([np.zeros((WARMUP_PX, WARMUP_PX, 3), np.uint8)] * num_frames, "warm-up")
+        except Exception as exc:  # noqa: BLE001 - a model that cannot decide is a failed load
+            self._log("error", f"model failed its warm-up decision: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+            self.session.on_model_failed(f"warm-up decision failed: {type(exc).__name__}: {exc}", self._clock())
             return
         # The model's many Python objects (modules, parameters) live as long as the node. Left to
         # the cyclic GC, every full collection walks them all while holding the GIL, which stops
