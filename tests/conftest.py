@@ -11,10 +11,8 @@ _domains = itertools.count()
 
 @pytest.fixture(scope="module")
 def ros_domain():
-    """A ROS 2 domain of this test module's own. Participants that an earlier module left behind
-    (the child processes of the end-to-end tests are killed, and Fast DDS keeps their readers
-    matched until their lease runs out) would otherwise stay matched with this module's writers
-    and slow the deliveries that the e-stop and rate checks time."""
+    """A ROS 2 domain of this test module's own, so no module's nodes (the end-to-end tests' child
+    processes among them) ever match another module's topics, whose traffic some tests time."""
     return (os.getpid() + 37 * next(_domains)) % 200 + 20
 
 

@@ -6,6 +6,7 @@ handed in as text (the ROS tests run the real model through the worker).
 """
 from __future__ import annotations
 
+import gc
 import math
 
 import numpy as np
@@ -312,8 +313,6 @@ def test_worker_survives_a_failing_model_reset_and_reports_a_dead_thread(tmp_pat
     try:
         wait(lambda: s.status(time.monotonic()).model == "ready")
         # the loaded model is out of the cyclic GC's reach (no full collection walks it again)
-        import gc
-
         assert gc.is_tracked(worker.model) and not any(o is worker.model for o in gc.get_objects())
         # the warm-up decision ran before "ready" (8 identical black frames: one tower call)
         assert worker.model.last_stats["vision_calls"] == 1 and worker.model.last_stats["latency_s"] > 0

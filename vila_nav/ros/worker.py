@@ -1,8 +1,9 @@
 """InferenceWorker: the model runs on its own thread, on the newest data, never in a callback.
 
 The thread loads the model first (so the node is up, publishing zero and status "loading",
-while weights load) and runs one warm-up decision on black frames, then loops: wait until the session wants a decision, take a snapshot
-(`session.next_query`: the newest camera frame + sampled history + the current instruction),
+while weights load) and makes one warm-up decision on black frames, then loops: wait until the
+session wants a decision, take a snapshot (`session.next_query`: the newest camera frame +
+sampled history + the current instruction),
 run `model.generate`, hand the text back (`session.on_answer`). Whatever arrived meanwhile is
 picked up by the next snapshot ("latest input wins"); an answer to a query the session no longer
 waits for (preempted, timed out) is discarded there. A model call cannot be interrupted: if it
@@ -75,8 +76,7 @@ class InferenceWorker:
             self.model = self._load()
             num_frames = int(self.model.num_frames)
         except Exception as exc:  # noqa: BLE001 - any load failure is reported, never raised
-            self._log("error", f"model failed to load: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-            self.session.on_model_failed(f"{type(exc).__name__}: {exc}", self._clock())
+            self._load_failed("model failed to load", "", exc)
             return
         try:
             # One throw-away decision on black frames while the robot is still held at zero: the
@@ -86,13 +86,12 @@ class InferenceWorker:
             # (No reset needed: every instruction's first query resets the model.)
             self.model.generate([np.zeros((WARMUP_PX, WARMUP_PX, 3), np.uint8)] * num_frames, "warm-up")
         except Exception as exc:  # noqa: BLE001 - a model that cannot decide is a failed load
-            self._log("error", f"model failed its warm-up decision: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-            self.session.on_model_failed(f"warm-up decision failed: {type(exc).__name__}: {exc}", self._clock())
+            self._load_failed("model failed its warm-up decision", "warm-up decision failed: ", exc)
             return
         # The model's many Python objects (modules, parameters) live as long as the node. Left to
         # the cyclic GC, every full collection walks them all while holding the GIL, which stops
         # every thread, the cmd_vel timer and the e-stop callback included (measured: 300-400 ms
-        # pauses with a tiny model). Collect once now (the robot is held at zero while loading),
+        # pauses in the ROS test process with tiny models). Collect once now (the robot is held at zero while loading),
         # then freeze what exists, so later collections scan only what the loop creates.
         gc.collect()
         gc.freeze()
@@ -111,6 +110,12 @@ class InferenceWorker:
                 self._log("error", f"inference thread ended unexpectedly\n{traceback.format_exc()}")
                 self.session.on_model_failed("the inference thread ended unexpectedly", self._clock(),
                                              what="inference stopped")
+
+    def _load_failed(self, log_prefix: str, reason_prefix: str, exc: Exception) -> None:
+        """Log a failed load (with the traceback) and put the session in state error."""
+        error = f"{type(exc).__name__}: {exc}"
+        self._log("error", f"{log_prefix}: {error}\n{traceback.format_exc()}")
+        self.session.on_model_failed(reason_prefix + error, self._clock())
 
     def _step(self) -> None:
         """One snapshot + model call; any exception stops the instruction, never the thread."""
