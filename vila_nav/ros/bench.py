@@ -9,7 +9,9 @@ every cmd_vel and status message as a robot base would receive them. Then report
 - instruction-to-first-motion latency (instruction published -> first non-zero cmd_vel);
 - decision latency in the loop (status executing -> thinking -> executing: the robot's pause
   between two actions) and the model call latency alone (status decision_latency_s), p50 / p95;
-- CPU (% of one core, averaged over the instruction) and peak RSS of the node process.
+- CPU (% of one core, averaged over the instruction) and peak RSS of the node process;
+- e-stop latency: e-stop published while the robot moves -> zero cmd_vel received, p50 / max
+  over --estops trials (each: a new instruction, wait for motion, e-stop, release).
 
 Model: by default a real tiny checkpoint with a known answer (vila_nav.model.testing: "move
 forward 75 cm" every time, so the robot moves), or --model PATH (e.g. the shipped model or a
@@ -40,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--rate", type=float, default=20.0, help="cmd_vel rate in Hz (default 20)")
     ap.add_argument("--device", default="cpu", help="model device (default cpu)")
     ap.add_argument("--quantization", default="none", help="none | int8 | int4 | nf4")
+    ap.add_argument("--estops", type=int, default=10, help="e-stop latency trials (default 10)")
     return ap
 
 
@@ -54,6 +57,20 @@ def _jitter(times: list[float], period: float) -> tuple[float, float, float]:
     dt = np.diff(np.asarray(times))
     dev = np.abs(dt - period) * 1000.0
     return (len(times) - 1) / (times[-1] - times[0]), _pct(dev, 50), _pct(dev, 95)
+
+
+def _estop_trial(probe, i: int) -> float:
+    """One e-stop while moving: ms from publishing the e-stop to receiving zero cmd_vel."""
+    t0 = time.monotonic()
+    probe.instruct(f"walk straight ahead (e-stop trial {i + 1})")
+    probe.wait_cmd(lambda v, w: abs(v) > 1e-6 or abs(w) > 1e-6, 120.0, after=t0)
+    t_pub = time.monotonic()
+    probe.estop(True)
+    t_zero = probe.wait_cmd(lambda v, w: v == 0.0 and w == 0.0, 5.0, after=t_pub)
+    probe.wait_status(lambda s: s.state == "estop", 5.0, after=t_pub)
+    probe.estop(False)
+    probe.wait_status(lambda s: s.state != "estop", 5.0, after=t_zero)
+    return 1000.0 * (t_zero - t_pub)
 
 
 def main(argv: list[str]) -> int:
@@ -106,6 +123,7 @@ def main(argv: list[str]) -> int:
                     continue
             t_end = time.monotonic()
             cpu = proc.cpu_percent(None)
+            estop_ms = [_estop_trial(probe, i) for i in range(args.estops)]
         except TimeoutError as exc:
             for f in logs.values():
                 f.flush()
@@ -163,6 +181,7 @@ def main(argv: list[str]) -> int:
         ("model call p50 / p95", f"{1000 * _pct(model_lat, 50):.0f} / {1000 * _pct(model_lat, 95):.0f} ms ({len(model_lat)} calls)"),
         ("node CPU (average, % of one core)", f"{cpu:.0f} %"),
         ("node memory (peak RSS)", f"{max(rss) / 2**20:.0f} MiB"),
+        ("e-stop -> zero cmd_vel p50 / max", f"{_pct(estop_ms, 50):.0f} / {max(estop_ms, default=float('nan')):.0f} ms ({len(estop_ms)} trials)"),
         ("instruction result", f"{end.state}: {end.reason} ({end.queries} decisions, {t_end - t_instr:.1f} s)"),
     ]
     what = args.model or f"{args.size} answering checkpoint (real VILA architecture, always 'move forward 75 cm')"
