@@ -142,7 +142,8 @@ def test_instruction_from_the_cli_moves_the_simulated_robot_and_ends_the_episode
                           "--timeout", "90", "--wait", "60"], env=procs.env, capture_output=True, text=True, timeout=120)
     out = cli.stdout
     assert "sent to /vila_nav/instruction: 'walk straight ahead'" in out, cli.stderr
-    assert "[executing]" in out and "action: The next action is move forward 75 cm." in out
+    assert "[executing]" in out and "action: The next action is move forward 75 cm." in out, \
+        f"exit {cli.returncode}\n{out}{cli.stderr}"
     assert cli.returncode == 1 and "max queries reached (3)" in out.strip().splitlines()[-1], out + cli.stderr
 
     result = listener.wait(listener.results, 30, "the episode result", procs)

@@ -281,6 +281,24 @@ def test_short_timer_stall_aborts_the_action_and_asks_again():
     assert 0.0 < first.linear < 0.2  # a fresh profile ramps up from zero
 
 
+def test_long_timer_stall_keeps_an_instruction_while_the_model_loads_and_ends_it_after():
+    s = NavigationSession(NodeConfig())  # model still loading
+    s.on_frame(CAM, frame(1), 0.0)
+    s.on_instruction("go", 0.0)
+    s.on_stall(1.6, 1.6)  # imports and the weight read held the GIL on a busy CPU
+    st = s.status(1.6)
+    assert st.state == "loading" and st.instruction == "go" and "cmd_vel timer stalled" in st.reason
+    assert s.tick(1.7).is_zero and s.status(1.7).reason == "loading the model"
+    s.on_model_ready(8, 2.0)
+    s.on_frame(CAM, frame(2), 2.0)
+    assert s.state == "thinking" and s.next_query(2.0) is not None  # the instruction goes on
+
+    s.on_stall(1.6, 3.6)  # the same stall with the model loaded (use_sim_time without /clock)
+    st = s.status(3.6)
+    assert st.state == "stopped" and "cmd_vel timer stalled" in st.reason
+    assert s.tick(3.7).is_zero and s.state == "stopped"  # nothing resumes when the timer returns
+
+
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the injected SystemExit
 def test_worker_survives_a_failing_model_reset_and_reports_a_dead_thread(tmp_path):
     import time

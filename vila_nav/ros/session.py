@@ -189,6 +189,10 @@ class NavigationSession:
         A short stall (CPU starvation) only zeroes the output until the timer ticks again; one
         longer than STALL_ABORT_S (use_sim_time without /clock, a dead executor) is reported in
         the status and ends the instruction, so nothing resumes by itself when the timer returns.
+        While the model is still loading the instruction is kept whatever the stall: the robot has
+        not moved yet, loading (imports, weight reads, the warm-up decision) is what holds the GIL
+        on a busy CPU, and the user's instruction must not be lost to it. A stall that outlasts
+        the load (no /clock) ends the instruction at the next report after it.
         """
         with self._lock:
             reason = "cmd_vel timer stalled (use_sim_time without /clock?): zero from the wall-clock backup"
@@ -204,7 +208,7 @@ class NavigationSession:
                     self._want_query()
                     self._changed()
                 return
-            if self._phase in ("thinking", "executing"):
+            if self._phase in ("thinking", "executing") and self._model != "loading":
                 self._end("stopped", f"{reason} for {stalled_s:.1f} s", now)
             if not self._stall:
                 self._changed()
