@@ -92,7 +92,12 @@ class Probe(Node):
             if hits:
                 return hits[0]
             time.sleep(0.002)
-        raise TimeoutError(f"no matching cmd_vel within {timeout} s; last: {self.cmds[-3:]}")
+        with self._lock:  # what a failure needs to tell a silent node from one that never matched
+            n = sum(1 for t, _v, _w in self.cmds if t > after)
+            last, st = self.cmds[-3:], self.statuses[-1] if self.statuses else None
+        raise TimeoutError(f"no matching cmd_vel within {timeout} s ({n} received after {after:.3f}, now "
+                           f"{time.monotonic():.3f}); last: {last}; last status "
+                           f"{'none' if st is None else f'at {st[0]:.3f}: {st[1].summary()}'}")
 
     def cmds_between(self, t0: float, t1: float) -> list[tuple[float, float, float]]:
         with self._lock:
