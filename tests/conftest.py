@@ -62,3 +62,47 @@ def ctx(ros_domain):
     context = init(domain_id=ros_domain)
     yield context
     shutdown(context)
+
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (item.rep_call ...) for fixtures that act on failure."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture(autouse=True)
+def _ros_stall_dump(request):
+    """For `ros` tests: if this process's Python threads cannot run for STALL_S, write every
+    thread's stack to a file (faulthandler's C watchdog needs no GIL), and print it when the test
+    fails. The ROS tests wait for real messages; when one times out on a loaded machine, this
+    tells a stalled process (and where it was) from a silent node."""
+    if request.node.get_closest_marker("ros") is None:
+        yield
+        return
+    import faulthandler
+    import threading
+
+    stall_s, path = 1.0, request.getfixturevalue("tmp_path") / "stalls.txt"
+    stop = threading.Event()
+    with open(path, "w") as f:
+        def rearm() -> None:  # pushes the watchdog's deadline back every 50 ms while threads run
+            while True:
+                faulthandler.dump_traceback_later(stall_s, repeat=False, file=f)
+                if stop.wait(0.05):
+                    break
+            faulthandler.cancel_dump_traceback_later()
+
+        t = threading.Thread(target=rearm, name="stall-dump", daemon=True)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
+    rep = getattr(request.node, "rep_call", None)
+    text = path.read_text()
+    if rep is not None and rep.failed:
+        print(f"process stalls of >= {stall_s} s during the test (all threads' stacks):\n{text or 'none'}")

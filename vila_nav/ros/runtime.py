@@ -5,12 +5,14 @@
   `rclpy.try_shutdown` is not at top level on Humble). `init(own_signals=True)` turns rclpy's
   SIGINT handler off, so Ctrl-C reaches Python as KeyboardInterrupt while the context is still
   valid and the node can publish a last zero velocity before shutting down.
-- `Spinner` runs a MultiThreadedExecutor on a background thread (tests, the benchmark, the CLI).
+- `Spinner` runs a MultiThreadedExecutor on a background thread (tests, `vila-nav bench-ros`);
+  a callback that raises is printed at once and raised again by `stop()`, and spinning goes on.
 """
 from __future__ import annotations
 
 import threading
 import time
+import traceback
 
 ROS_MISSING = (
     "ROS 2 Python (rclpy) is not available: source /opt/ros/<distro>/setup.bash "
@@ -59,7 +61,13 @@ def shutdown(context) -> None:
 
 
 class Spinner:
-    """Spin nodes on a MultiThreadedExecutor in a background thread until `stop()`."""
+    """Spin nodes on a MultiThreadedExecutor in a background thread until `stop()`.
+
+    rclpy hands a callback's exception back to the thread that spins. Left alone it would end
+    the spin thread, and every node on this executor would go silent with no sign of why (a test
+    then sees "no message for 10 s"). Instead the exception is printed when it happens, spinning
+    goes on, and `stop()` raises it again so that the test or command fails with the real cause.
+    """
 
     def __init__(self, nodes, context, num_threads: int = 4) -> None:
         require_rclpy()
@@ -68,6 +76,7 @@ class Spinner:
         self.executor = MultiThreadedExecutor(num_threads=num_threads, context=context)
         for node in nodes:
             self.executor.add_node(node)
+        self.errors: list[Exception] = []  # exceptions raised by callbacks, in order
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._spin, name="vila_nav-spin", daemon=True)
         self._thread.start()
@@ -79,18 +88,24 @@ class Spinner:
         while not self._stop.is_set() and self.executor.context.ok():
             try:
                 self.executor.spin_once(timeout_sec=0.05)
-            except Exception:  # noqa: BLE001 - context shut down under us
+            except Exception as exc:  # noqa: BLE001 - sorted below
                 if self._stop.is_set() or not self.executor.context.ok():
-                    break
-                raise
+                    break  # the context was shut down under us: a normal end
+                self.errors.append(exc)
+                traceback.print_exception(exc)
 
     def stop(self) -> None:
+        """Stop spinning and shut the executor down; raises RuntimeError if a callback raised."""
         self._stop.set()
         self._thread.join(timeout=5.0)
         # Let callbacks already handed to the thread pool finish: rclpy's shutdown destroys the
         # executor's guard condition before it waits for them, and a late one would then fail.
         time.sleep(0.1)
         self.executor.shutdown(timeout_sec=1.0)
+        if self.errors:
+            first = self.errors[0]
+            raise RuntimeError(f"{len(self.errors)} callback(s) raised while spinning; the first: "
+                               f"{type(first).__name__}: {first}") from first
 
 
 def spin_until_interrupted(executor, period_s: float = 0.2) -> None:
