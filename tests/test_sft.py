@@ -99,6 +99,35 @@ def test_expert_rollout_answers_are_the_merged_expert_primitives(env, episodes):
         assert all(np.array_equal(a, b) for a, b in zip(r.frames, obs))
 
 
+def test_expert_that_faces_the_goal_turns_toward_it_before_it_stops(env, episodes):
+    import math
+
+    from vila_nav.envs.pose import heading_of, wrap_angle
+
+    turned = 0
+    for ep in episodes:
+        plain = run_rollout(env, ep, expert_radius_m=2.0, max_steps=500)
+        r = run_rollout(env, ep, expert_radius_m=2.0, max_steps=500, face_goal_deg=20.0)
+        assert r.ok and r.executed[-1] == "STOP"
+        # The same walk up to the stop radius, then only turns in place, all to one side.
+        n = len(plain.executed) - 1
+        assert r.executed[:n] == plain.executed[:n]
+        extra = r.executed[n:-1]
+        assert set(extra) <= {"TURN_LEFT"} or set(extra) <= {"TURN_RIGHT"}
+        turned += bool(extra)
+        # Where it stops (the last frame is what the stop answer is learnt from), the goal is ahead.
+        x, _, z = env.position
+        goal = ep.goal.position
+        off = math.degrees(wrap_angle(heading_of(goal[0] - x, goal[2] - z) - env.heading))
+        assert abs(off) <= 20.0 + 1e-6
+        assert r.final_distance_m == pytest.approx(plain.final_distance_m)
+        replay = [p for d in r.decisions for p in to_primitives(parse_action(d.answer))]
+        assert replay == r.executed  # the turns are labelled like any expert turn
+    assert turned  # the episodes exercise the turn, not only already-facing stops
+    with pytest.raises(ValueError, match="face_goal_deg"):
+        run_rollout(env, episodes[0], expert_radius_m=2.0, max_steps=500, face_goal_deg=-1.0)
+
+
 def test_recovery_rollout_is_seeded_and_relabelled_by_the_expert(env, episodes):
     p = Perturbation(prob=0.5, max_count=2, max_primitives=3, min_decisions_before=1)
     ep = episodes[0]

@@ -10,6 +10,11 @@ A rollout runs one episode in a NavEnv (`vila_nav.envs`) and records
   primitives merged into one NaVILA answer (25/50/75 cm, 15/30/45 degree), or the stop
   sentence when the expert says STOP (within `expert_radius_m` of the goal).
 
+With `face_goal_deg` > 0 the expert, once within the stop radius, first turns in place toward
+the goal point until it is within `face_goal_deg` of straight ahead, and only then stops. The
+goal of a "stop next to the X" instruction lies next to X, so the frame the stop answer is
+learnt from shows the named landmark ahead instead of, as often, beside or behind the agent.
+
 Expert rollout: the expert's chunks are executed as labelled, so concatenating the primitives
 of the recorded answers gives back exactly the expert's primitive sequence (ending in STOP).
 The expert is asked exactly once per executed primitive (plus once for the answer that ends a
@@ -41,16 +46,20 @@ Pure numpy + vila_nav.actions; the environment is passed in.
 from __future__ import annotations
 
 import dataclasses
+import math
 import zlib
 from typing import Any, Callable
 
 import numpy as np
 
 from vila_nav.actions import NavAction, format_action, merge_primitives, to_primitives
+from vila_nav.envs.pose import heading_of, wrap_angle
 
 MOTIONS = ("MOVE_FORWARD", "TURN_LEFT", "TURN_RIGHT")
 # Slack on the goal check of a STOP (m): the expert's own geodesic and ours may round differently.
 _STOP_SLACK_M = 1e-3
+# Closer than this (m, straight line) to the goal point, the expert does not turn to face it.
+_FACE_MIN_M = 0.3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,6 +117,7 @@ def run_rollout(
     rng: np.random.Generator | None = None,
     policy: Callable[[list[np.ndarray]], NavAction | None] | None = None,
     policy_prob: float = 0.5,
+    face_goal_deg: float = 0.0,
 ) -> Rollout:
     """Run `episode` in `env` with the expert (and perturbations when given); see the module doc.
 
@@ -116,6 +126,7 @@ def run_rollout(
     policy: the learner for a DAgger rollout; it gets every frame so far (frames[i] after i
     primitives, current last) and returns its action; asked at a decision point with
     probability policy_prob (rng). Not combined with perturbation.
+    face_goal_deg: > 0 turns the expert toward the goal before it stops (module doc); 0 = off.
     """
     if (perturbation is not None or policy is not None) and rng is None:
         raise ValueError("a perturbed or policy rollout needs an rng")
@@ -123,6 +134,8 @@ def run_rollout(
         raise ValueError("a rollout deviates by perturbation or by policy, not both")
     if not 0.0 <= policy_prob <= 1.0:
         raise ValueError(f"policy_prob must be in [0, 1], got {policy_prob!r}")
+    if not (math.isfinite(face_goal_deg) and 0.0 <= face_goal_deg < 180.0):
+        raise ValueError(f"face_goal_deg must be in [0, 180) degrees, got {face_goal_deg!r}")
     goal = np.asarray(episode.goal.position, dtype=np.float64)
     frames = [np.asarray(env.reset(episode), dtype=np.uint8)]
     executed: list[str] = []
@@ -139,6 +152,18 @@ def run_rollout(
 
     def distance() -> float:
         return float(env.geodesic_distance(np.asarray(env.position, dtype=np.float64), goal))
+
+    def expert() -> str:
+        action = env.expert_action(goal, expert_radius_m)
+        if action != "STOP" or face_goal_deg <= 0.0:
+            return action
+        x, _, z = (float(v) for v in env.position)
+        if math.hypot(goal[0] - x, goal[2] - z) < _FACE_MIN_M:
+            return action  # on top of the goal point: its direction means nothing
+        off = math.degrees(wrap_angle(heading_of(goal[0] - x, goal[2] - z) - float(env.heading)))  # + = to the left
+        if abs(off) <= face_goal_deg:
+            return action
+        return "TURN_LEFT" if off > 0 else "TURN_RIGHT"
 
     while len(executed) < max_steps:
         t = len(executed)
@@ -165,7 +190,7 @@ def run_rollout(
                 n_decisions += 1
                 continue
             # stop or unreadable: the expert decides this state, and it is recorded
-        first = pending if pending is not None else env.expert_action(goal, expert_radius_m)
+        first = pending if pending is not None else expert()
         pending = None
         if first == "STOP":
             executed.append("STOP")
@@ -180,7 +205,7 @@ def run_rollout(
         chunk = [first]
         step(first)
         while len(chunk) < max_merge and len(executed) < max_steps:
-            nxt = env.expert_action(goal, expert_radius_m)
+            nxt = expert()
             if nxt != first:
                 pending = nxt  # starts the next mid-level action
                 break

@@ -65,7 +65,8 @@ def _episode_rollouts(env: Any, episode: Any, cfg: SftConfig) -> list[_Outcome]:
     rc = cfg.recovery
     perturbation = Perturbation(rc.perturb_prob, rc.max_perturbations, rc.max_primitives, rc.min_decisions_before)
     common = dict(expert_radius_m=cfg.expert_radius_m, max_steps=cfg.sim.max_steps, max_merge=cfg.max_merge,
-                  forward_step=cfg.sim.forward_step_m, turn_step=cfg.sim.turn_angle_deg)
+                  forward_step=cfg.sim.forward_step_m, turn_step=cfg.sim.turn_angle_deg,
+                  face_goal_deg=cfg.face_goal_deg)
     runs = ([("expert", None)] if cfg.expert else []) + [("recovery", k + 1) for k in range(rc.rollouts_per_episode)]
     if cfg.dagger.enabled:
         runs += [("dagger", DAGGER_RNG_OFFSET + k) for k in range(cfg.dagger.rollouts_per_episode)]

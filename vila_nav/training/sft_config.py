@@ -110,6 +110,7 @@ class SftConfig:
     frame_encoding: str = "png"  # png (lossless, ~5x smaller) | raw (uint8 tensors)
     expert: bool = True  # record the clean expert rollout of every episode
     expert_radius_m: float = 1.0  # the expert says STOP within this geodesic distance of the goal
+    face_goal_deg: float = 0.0  # > 0: before STOP the expert turns until the goal is within this many degrees ahead
     max_merge: int = 3  # equal primitives merged into one answer (3: 75 cm / 45 deg)
     recovery: RecoveryConfig = field(default_factory=RecoveryConfig)
     dagger: DaggerConfig = field(default_factory=DaggerConfig)
@@ -129,6 +130,8 @@ class SftConfig:
         if not (math.isfinite(self.expert_radius_m) and 0 < self.expert_radius_m < self.sim.success_distance_m):
             raise ValueError(f"expert_radius_m must be in (0, sim.success_distance_m={self.sim.success_distance_m}) m, "
                              f"got {self.expert_radius_m!r}")
+        if not (math.isfinite(self.face_goal_deg) and 0 <= self.face_goal_deg < 180):
+            raise ValueError(f"face_goal_deg must be in [0, 180) degrees (0 = off), got {self.face_goal_deg!r}")
         if int(self.max_merge) < 1:
             raise ValueError(f"max_merge must be >= 1, got {self.max_merge!r}")
         if int(self.shard_rollouts) < 1:
