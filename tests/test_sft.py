@@ -124,8 +124,9 @@ def test_expert_that_faces_the_goal_turns_toward_it_before_it_stops(env, episode
         replay = [p for d in r.decisions for p in to_primitives(parse_action(d.answer))]
         assert replay == r.executed  # the turns are labelled like any expert turn
     assert turned  # the episodes exercise the turn, not only already-facing stops
-    with pytest.raises(ValueError, match="face_goal_deg"):
-        run_rollout(env, episodes[0], expert_radius_m=2.0, max_steps=500, face_goal_deg=-1.0)
+    for bad in (-1.0, 5.0, 180.0):  # 5: under half a 15-degree turn, it could turn back and forth forever
+        with pytest.raises(ValueError, match="face_goal_deg"):
+            run_rollout(env, episodes[0], expert_radius_m=2.0, max_steps=500, face_goal_deg=bad)
 
 
 def test_recovery_rollout_is_seeded_and_relabelled_by_the_expert(env, episodes):
@@ -320,6 +321,8 @@ def test_build_sft_command_reports_bad_config(capsys):
 
     assert main(["build-sft", "frame_encoding=jpeg"]) == 2
     assert "frame_encoding" in capsys.readouterr().err
+    assert main(["build-sft", "face_goal_deg=5"]) == 2
+    assert "face_goal_deg must be 0 (off) or in [sim.turn_angle_deg / 2 = 7.5, 180)" in capsys.readouterr().err
 
 
 def test_parallel_build_writes_the_same_bytes(built, split, episodes, tmp_path):

@@ -41,7 +41,8 @@ A rollout whose expert does not stop within `expert_radius_m` of the goal (unrea
 stuck, or out of steps) is marked failed and its decisions must not be used: its "stop" would
 teach stopping anywhere.
 
-Pure numpy + vila_nav.actions; the environment is passed in.
+Pure numpy + vila_nav.actions (and the pose arithmetic of vila_nav.envs.pose); the environment
+is passed in.
 """
 from __future__ import annotations
 
@@ -134,8 +135,10 @@ def run_rollout(
         raise ValueError("a rollout deviates by perturbation or by policy, not both")
     if not 0.0 <= policy_prob <= 1.0:
         raise ValueError(f"policy_prob must be in [0, 1], got {policy_prob!r}")
-    if not (math.isfinite(face_goal_deg) and 0.0 <= face_goal_deg < 180.0):
-        raise ValueError(f"face_goal_deg must be in [0, 180) degrees, got {face_goal_deg!r}")
+    if not (math.isfinite(face_goal_deg) and (face_goal_deg == 0.0 or turn_step / 2 <= face_goal_deg < 180.0)):
+        # below half a turn step the expert could turn back and forth across the goal forever
+        raise ValueError(f"face_goal_deg must be 0 (off) or in [turn_step / 2 = {turn_step / 2:g}, 180) degrees, "
+                         f"got {face_goal_deg!r}")
     goal = np.asarray(episode.goal.position, dtype=np.float64)
     frames = [np.asarray(env.reset(episode), dtype=np.uint8)]
     executed: list[str] = []
