@@ -64,7 +64,6 @@ def ctx(ros_domain):
     shutdown(context)
 
 
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     """Keep each phase's report on the item (item.rep_call ...) for fixtures that act on failure."""
@@ -75,7 +74,7 @@ def pytest_runtest_makereport(item, call):
 
 @pytest.fixture(autouse=True)
 def _ros_stall_dump(request):
-    """For `ros` tests: if this process's Python threads cannot run for STALL_S, write every
+    """For `ros` tests: if this process's Python threads cannot run for 1 s, write every
     thread's stack to a file (faulthandler's C watchdog needs no GIL), and print it when the test
     fails. The ROS tests wait for real messages; when one times out on a loaded machine, this
     tells a stalled process (and where it was) from a silent node."""
