@@ -142,6 +142,24 @@ def test_camera_silence_gives_zero_and_a_reason(rig, models):
     r.probe.wait_cmd(lambda v, w: v > 0.1, 10.0, after=time.monotonic())
 
 
+def test_a_failing_control_tick_gives_zero_and_a_reason(rig, models):
+    r = rig({"model.path": models["forward"]})
+    moving(r)
+
+    def broken(now: float):
+        raise RuntimeError("injected fault")
+
+    r.node.session.tick = broken  # fault injection: from now on every tick of the real node raises
+    t_fault = time.monotonic()
+    r.probe.wait_cmd(lambda v, w: v == 0.0 and w == 0.0, 5.0, after=t_fault)
+    st = r.probe.wait_status(lambda s: "internal error" in s.reason, 5.0, after=t_fault)
+    assert st.state == "stopped" and st.reason == "internal error in the cmd_vel tick: RuntimeError: injected fault"
+    time.sleep(0.5)  # the node is still up and keeps publishing zero (never the last velocity)
+    t_now = time.monotonic()
+    later = r.probe.cmds_between(t_now - 0.5, t_now)
+    assert later and all(v == 0.0 and w == 0.0 for _t, v, w in later)
+
+
 def test_garbage_model_text_gives_zero_and_a_reason(rig, models):
     r = rig({"model.path": models["garbage"], "parser.on_unparseable": "stop"})
     r.probe.start_camera(10.0)

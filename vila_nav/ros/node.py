@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+import traceback
 from typing import Any, Callable
 
 import cv2
@@ -95,13 +96,19 @@ class VilaNavNode(Node):
 
     # --- callbacks: convert and delegate -----------------------------------------------------
     def _on_camera(self, topic: str, msg) -> None:
-        frame = self._to_frame(topic, msg) if topic == self.session.model_camera else None
-        if frame is not None or topic != self.session.model_camera:
-            self.session.on_frame(topic, frame, self._now())
+        try:
+            frame = self._to_frame(topic, msg) if topic == self.session.model_camera else None
+            if frame is not None or topic != self.session.model_camera:
+                self.session.on_frame(topic, frame, self._now())
+        except Exception as exc:  # noqa: BLE001 - a bug ends the instruction, never the node
+            self._internal_error(f"the camera callback ({topic})", exc)
 
     def _on_instruction(self, msg: String) -> None:
         self.get_logger().info(f"instruction: {msg.data!r}")
-        self.session.on_instruction(msg.data, self._now())
+        try:
+            self.session.on_instruction(msg.data, self._now())
+        except Exception as exc:  # noqa: BLE001
+            self._internal_error("the instruction callback", exc)
 
     def _on_estop(self, msg: Bool) -> None:
         self.session.on_estop(bool(msg.data), self._now())
@@ -109,7 +116,11 @@ class VilaNavNode(Node):
 
     def _on_tick(self) -> None:
         now = self._last_tick = self._now()
-        self._publish_cmd(self.session.tick(now))
+        try:
+            cmd = self.session.tick(now)
+        except Exception as exc:  # noqa: BLE001 - a bug must never leave the last velocity standing
+            cmd = self._internal_error("the cmd_vel tick", exc)
+        self._publish_cmd(cmd)
         self._publish_status(now, only_if_changed=True)
 
     def _on_status_timer(self) -> None:
@@ -155,6 +166,19 @@ class VilaNavNode(Node):
             return
         self._status_version = version
         self._status_pub.publish(String(data=self.session.status(now).to_json()))
+
+    def _internal_error(self, where: str, exc: Exception) -> Command:
+        """A callback raised: log it with its traceback, stop the instruction (status reason),
+        return zero velocity. (The e-stop callback is not guarded: if latching fails, the node
+        exits, publishing zero on the way out, rather than run on without the latch.)"""
+        error = f"{type(exc).__name__}: {exc}"
+        self.get_logger().error(f"internal error in {where}, publishing zero: {error}\n{traceback.format_exc()}",
+                                throttle_duration_sec=2.0)
+        try:
+            self.session.on_internal_error(where, error, self._now())
+        except Exception:  # noqa: BLE001 - the session itself is broken: zero still goes out
+            pass
+        return Command(0.0, 0.0, f"internal error in {where}")
 
     def _log(self, level: str, message: str) -> None:
         getattr(self.get_logger(), {"warn": "warning"}.get(level, level))(message)

@@ -214,6 +214,18 @@ class NavigationSession:
                 self._changed()
             self._stall = reason
 
+    def on_internal_error(self, where: str, error: str, now: float) -> None:
+        """A node callback raised (a bug): zero velocity, the instruction ends, and the status says
+        where and what. The node stays up, so a fixed cause needs only a new instruction."""
+        reason = f"internal error in {where}: {error}"
+        with self._lock:
+            self._last_cmd = Command(0.0, 0.0, reason)
+            if self._phase in ("thinking", "executing"):
+                self._end("stopped", reason, now)
+            else:
+                self._reason = reason
+                self._changed()
+
     def on_shutdown(self, now: float) -> None:
         """The node is going down: end any instruction; velocity stays zero from now on."""
         with self._lock:
