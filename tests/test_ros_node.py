@@ -158,6 +158,9 @@ def test_a_failing_control_tick_gives_zero_and_a_reason(rig, models):
     t_now = time.monotonic()
     later = r.probe.cmds_between(t_now - 0.5, t_now)
     assert later and all(v == 0.0 and w == 0.0 for _t, v, w in later)
+    # The repeating error is one status change, not one per tick (periodic status only).
+    n_status = sum(1 for t, _s in list(r.probe.statuses) if t_now - 0.5 <= t < t_now)
+    assert n_status <= 2 * r.node.cfg.topics.status_rate_hz * 0.5 + 1, n_status
 
 
 def test_garbage_model_text_gives_zero_and_a_reason(rig, models):

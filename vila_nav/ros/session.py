@@ -222,7 +222,7 @@ class NavigationSession:
             self._last_cmd = Command(0.0, 0.0, reason)
             if self._phase in ("thinking", "executing"):
                 self._end("stopped", reason, now)
-            else:
+            elif self._reason != reason:  # a bug that repeats every tick is one status change, not 20 a second
                 self._reason = reason
                 self._changed()
 
