@@ -44,7 +44,7 @@ import math
 import numpy as np
 
 from vila_nav.envs.navgrid import DistanceField, NavGrid
-from vila_nav.envs.pose import forward_vector, heading_of, wrap_angle
+from vila_nav.envs.pose import bearing, forward_vector, wrap_angle
 
 _TURNS = ("TURN_LEFT", "TURN_RIGHT")
 _SAFETY_M = 0.02  # clearance (m) a forward step keeps from walls beyond the agent radius
@@ -110,7 +110,7 @@ class ShortestPathFollower:
         self._observe(p, yaw)
         goal = np.asarray(goal, dtype=np.float64)[:2]
         target = self._target(p, goal)
-        error = wrap_angle(heading_of(*(target - p)) - yaw)  # rad, + = the aim point is to the left
+        error = bearing(*(target - p), yaw)  # rad, + = the aim point is to the left
         if self._stuck and (self._last_action == "MOVE_FORWARD" or self._escape):
             return self._escape_turn(p, yaw, error)
         if self._turning:

@@ -49,6 +49,11 @@ def heading_of(dx: float, dz: float) -> float:
     return math.atan2(-dx, -dz)
 
 
+def bearing(dx: float, dz: float, yaw: float) -> float:
+    """Angle (rad, in [-pi, pi)) from the heading `yaw` to the direction (dx, dz); + = to the left."""
+    return wrap_angle(heading_of(dx, dz) - yaw)
+
+
 def miniworld_dir(yaw: float) -> float:
     """MiniWorld agent.dir (rad) for a Habitat yaw (rad)."""
     return yaw + math.pi / 2
