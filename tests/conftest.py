@@ -102,6 +102,6 @@ def _ros_stall_dump(request):
             stop.set()
             t.join()
     rep = getattr(request.node, "rep_call", None)
-    text = path.read_text()
     if rep is not None and rep.failed:
+        text = path.read_text()
         print(f"process stalls of >= {stall_s} s during the test (all threads' stacks):\n{text or 'none'}")

@@ -54,7 +54,7 @@ from typing import Any, Callable
 import numpy as np
 
 from vila_nav.actions import NavAction, format_action, merge_primitives, to_primitives
-from vila_nav.envs.pose import heading_of, wrap_angle
+from vila_nav.envs.pose import bearing
 
 MOTIONS = ("MOVE_FORWARD", "TURN_LEFT", "TURN_RIGHT")
 # Slack on the goal check of a STOP (m): the expert's own geodesic and ours may round differently.
@@ -135,10 +135,7 @@ def run_rollout(
         raise ValueError("a rollout deviates by perturbation or by policy, not both")
     if not 0.0 <= policy_prob <= 1.0:
         raise ValueError(f"policy_prob must be in [0, 1], got {policy_prob!r}")
-    if not (math.isfinite(face_goal_deg) and (face_goal_deg == 0.0 or turn_step / 2 <= face_goal_deg < 180.0)):
-        # below half a turn step the expert could turn back and forth across the goal forever
-        raise ValueError(f"face_goal_deg must be 0 (off) or in [turn_step / 2 = {turn_step / 2:g}, 180) degrees, "
-                         f"got {face_goal_deg!r}")
+    check_face_goal_deg(face_goal_deg, turn_step)
     goal = np.asarray(episode.goal.position, dtype=np.float64)
     frames = [np.asarray(env.reset(episode), dtype=np.uint8)]
     executed: list[str] = []
@@ -163,7 +160,7 @@ def run_rollout(
         x, _, z = (float(v) for v in env.position)
         if math.hypot(goal[0] - x, goal[2] - z) < _FACE_MIN_M:
             return action  # on top of the goal point: its direction means nothing
-        off = math.degrees(wrap_angle(heading_of(goal[0] - x, goal[2] - z) - float(env.heading)))  # + = to the left
+        off = math.degrees(bearing(goal[0] - x, goal[2] - z, float(env.heading)))  # + = to the left
         if abs(off) <= face_goal_deg:
             return action
         return "TURN_LEFT" if off > 0 else "TURN_RIGHT"
@@ -219,6 +216,14 @@ def run_rollout(
             decisions.append(Decision(t, format_action(action), action, tuple(chunk), source))
         n_decisions += 1
     return Rollout(frames, decisions, executed, perturbed, False, "max_steps", distance())
+
+
+def check_face_goal_deg(face_goal_deg: float, turn_step: float, turn_name: str = "turn_step") -> None:
+    """ValueError unless face_goal_deg is 0 (off) or in [turn_step / 2, 180) degrees: below half
+    a turn step the expert could turn back and forth across the goal forever."""
+    if not (math.isfinite(face_goal_deg) and (face_goal_deg == 0.0 or turn_step / 2 <= face_goal_deg < 180.0)):
+        raise ValueError(f"face_goal_deg must be 0 (off) or in [{turn_name} / 2 = {turn_step / 2:g}, 180) degrees, "
+                         f"got {face_goal_deg!r}")
 
 
 def _perturb_now(p: Perturbation, rng: np.random.Generator, n_decisions: int, n_done: int) -> bool:

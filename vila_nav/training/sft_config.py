@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from vila_nav.envs.config import SimConfig
 from vila_nav.evaluation.config import DatasetConfig
+from vila_nav.training.rollout import check_face_goal_deg
 
 FRAME_ENCODINGS = ("png", "raw")
 
@@ -130,10 +131,7 @@ class SftConfig:
         if not (math.isfinite(self.expert_radius_m) and 0 < self.expert_radius_m < self.sim.success_distance_m):
             raise ValueError(f"expert_radius_m must be in (0, sim.success_distance_m={self.sim.success_distance_m}) m, "
                              f"got {self.expert_radius_m!r}")
-        half_turn = self.sim.turn_angle_deg / 2
-        if not (math.isfinite(self.face_goal_deg) and (self.face_goal_deg == 0 or half_turn <= self.face_goal_deg < 180)):
-            raise ValueError(f"face_goal_deg must be 0 (off) or in [sim.turn_angle_deg / 2 = {half_turn:g}, 180) "
-                             f"degrees, got {self.face_goal_deg!r}")
+        check_face_goal_deg(self.face_goal_deg, self.sim.turn_angle_deg, "sim.turn_angle_deg")
         if int(self.max_merge) < 1:
             raise ValueError(f"max_merge must be >= 1, got {self.max_merge!r}")
         if int(self.shard_rollouts) < 1:
