@@ -39,7 +39,8 @@ def write_synthetic_sft(path: Path, episodes: int = 6, steps: int = 5, seed: int
                                    instruction=types.SimpleNamespace(text=f"Walk to the red box in room {e}."))
         frames = [_colour(int(labels[min(i, steps - 1)])) for i in range(steps)]
         source = "expert" if e % 2 == 0 else "recovery"
-        decisions = [Decision(i, ANSWERS[int(labels[i])], None, (), source) for i in range(steps)]
+        # goal distance (m): 1.5 m per remaining decision, so the bins [1, 2, 3, 5, 8] all occur
+        decisions = [Decision(i, ANSWERS[int(labels[i])], None, (), source, 1.5 * (steps - i)) for i in range(steps)]
         writer.add_rollout(ep, frames, decisions)
     n = episodes * steps
     return writer.finish([1 + (i % 2) for i in range(n)], config={"synthetic": True}, generator="tests/test_train")
@@ -75,9 +76,9 @@ def runs(data, tmp_path_factory) -> dict:
     from vila_nav.training.trainer import train
 
     root = tmp_path_factory.mktemp("runs")
-    full = train(_cfg(root / "full", data))
-    part1 = train(_cfg(root / "resumed", data, "stop_after_steps=5"))
-    part2 = train(_cfg(root / "resumed", data))
+    full = train(_cfg(root / "full", data, "aux.progress_weight=0.5"))
+    part1 = train(_cfg(root / "resumed", data, "aux.progress_weight=0.5", "stop_after_steps=5"))
+    part2 = train(_cfg(root / "resumed", data, "aux.progress_weight=0.5"))
     return {"full": full, "part1": part1, "part2": part2}
 
 
@@ -177,6 +178,54 @@ def test_auxiliary_vision_loss_reads_the_current_view(data):
     assert not any(k.startswith("aux") for k in model.state_dict())  # not part of the model
 
 
+def test_progress_loss_reads_the_state_where_the_answer_starts(data, tmp_path):
+    """aux.progress_weight: loss += w x CE(head(LM hidden state before the answer), distance bin);
+    samples without a recorded distance are left out; the trainer refuses data without any."""
+    import torch.nn.functional as F
+
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import DecisionDataset, SftCollator
+    from vila_nav.training.objective import SftObjective
+    from vila_nav.training.store import SftDataset
+    from vila_nav.training.trainer import TrainError, train
+
+    model = build_model(TINY, seed=2)
+    ds = DecisionDataset(SftDataset(data["train"]))
+    items = [ds[i] for i in (0, 1, 3, 4)]  # 7.5, 6.0, 3.0, 1.5 m from the goal
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)(items)
+    assert batch["goal_distance"] == [7.5, 6.0, 3.0, 1.5]
+    plain = SftObjective(model)(batch)
+    obj = SftObjective(model, progress_weight=0.5, progress_edges_m=[1, 2, 3, 5, 8])
+    out = obj(batch)
+    torch.testing.assert_close(out["lm_loss"], plain["lm_loss"])
+    with torch.no_grad():  # by hand, through the inference path: the prompt's last position
+        h = torch.stack([model.llm(inputs_embeds=model.inputs_embeds(it["frames"], it["instruction"]),
+                                   output_hidden_states=True).hidden_states[-1][0, -1] for it in items])
+        want = F.cross_entropy(obj.progress_head(h), torch.tensor([4, 4, 3, 1]))  # bins of 7.5, 6, 3, 1.5 m
+    torch.testing.assert_close(out["progress_loss"], want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
+    out["loss"].backward()  # the signal reaches the LM's reading of the instruction and the tower
+    assert model.llm.get_input_embeddings().weight.grad.abs().sum() > 0
+    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
+    assert set(obj.heads()) == {"progress_head"} and not any("progress" in k for k in model.state_dict())
+    # A sample without a distance is left out of the progress loss.
+    batch["goal_distance"][0] = None
+    with torch.no_grad():
+        part = F.cross_entropy(obj.progress_head(h[1:]), torch.tensor([4, 3, 1]))
+        torch.testing.assert_close(obj(batch)["progress_loss"], part, rtol=1e-4, atol=1e-5)
+    # Data built before goal_distance_m existed: a clear error before any training.
+    old = tmp_path / "old"
+    writer = SftWriter(old, num_frames=8, frame_size=0, encoding="png", shard_rollouts=3)
+    ep = types.SimpleNamespace(episode_id="0", scene_id="house_0000", instruction=types.SimpleNamespace(text="Stop."))
+    writer.add_rollout(ep, [_colour(0)], [Decision(0, ANSWERS[0], None, (), "expert")])
+    writer.finish([1], config={}, generator="tests/test_train")
+    assert SftDataset(old).samples[0].goal_distance_m is None
+    with pytest.raises(TrainError, match="goal_distance_m.*rebuild"):
+        train(_cfg(tmp_path / "run", {"train": old, "val": data["val"]}, "aux.progress_weight=1"))
+    with pytest.raises(ValueError, match="progress_edges_m"):
+        compose(TrainConfig, "train", ["aux.progress_edges_m=[2.0,1.0]"])
+
+
 def test_data_sources_select_expert_or_recovery_samples(data, tmp_path):
     """data.sources=[expert] is the "without recovery data" ablation: the same expert samples."""
     from vila_nav.training.store import SftDataset, SftFormatError
@@ -228,6 +277,7 @@ def test_short_run_loss_falls_and_checkpoints_reload(runs, data):
     assert (out / "loss_curve.png").stat().st_size > 1000 and (out / "config.yaml").is_file()
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["loss"] for row in rows if "loss" in row] == r.losses
+    assert all(row["progress_loss"] > 0 and row["aux_loss"] > 0 for row in rows if "loss" in row)
     assert [row["step"] for row in rows if "val_loss" in row] == [6, 12]
     assert r.validation["val_samples"] == 10 and 0.0 <= r.validation["val_action_acc"] <= 1.0
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))  # safetensors + JSON only
@@ -251,8 +301,9 @@ def test_short_run_loss_falls_and_checkpoints_reload(runs, data):
 def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
     full, p1, p2 = runs["full"], runs["part1"], runs["part2"]
     assert p1.step == 5 and p1.stopped == "stop_after_steps" and p2.start_step == 5 and p2.step == 12
-    assert p1.losses + p2.losses == full.losses  # bit for bit (the auxiliary head resumes too)
-    assert (p2.last_checkpoint / "trainer_state" / "aux_head.safetensors").is_file()
+    assert p1.losses + p2.losses == full.losses  # bit for bit (the auxiliary heads resume too)
+    state = p2.last_checkpoint / "trainer_state"
+    assert (state / "aux_head.safetensors").is_file() and (state / "progress_head.safetensors").is_file()
     a, b = _tensors(full.output_dir / "final"), _tensors(p2.output_dir / "final")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     rows = [json.loads(x) for x in (p2.output_dir / "log.jsonl").read_text().splitlines()]
@@ -260,10 +311,10 @@ def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
     # Running again when finished does nothing; changing what shapes the run is refused.
     from vila_nav.training.trainer import TrainError, train
 
-    again = train(_cfg(p2.output_dir, data))
+    again = train(_cfg(p2.output_dir, data, "aux.progress_weight=0.5"))
     assert again.losses == [] and again.step == 12
     with pytest.raises(TrainError, match="optim"):
-        train(_cfg(p2.output_dir, data, "optim.lr=1e-3"))
+        train(_cfg(p2.output_dir, data, "aux.progress_weight=0.5", "optim.lr=1e-3"))
 
 
 # ---- fine-tuning a NaVILA-layout checkpoint, through the CLI ------------------------------------------------

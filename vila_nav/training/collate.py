@@ -30,7 +30,8 @@ AUX_KINDS = ("forward", "turn_left", "turn_right", "stop")  # classes of the aux
 
 
 class DecisionDataset(torch.utils.data.Dataset):
-    """torch view of an SftDataset: item i -> {"frames", "frame_keys", "instruction", "answer", "id"}.
+    """torch view of an SftDataset: item i -> {"frames", "frame_keys", "instruction", "answer", "id",
+    "goal_distance_m" (None when the dataset does not record it)}.
 
     frame_keys identify a frame across samples ((dataset, shard, rollout, index); None = black)
     so a batch encodes each distinct frame once.
@@ -48,11 +49,11 @@ class DecisionDataset(torch.utils.data.Dataset):
         if self.blind:
             black = np.zeros(tuple(self.store.manifests[s.dataset]["frame_shape"]), dtype=np.uint8)
             return {"frames": [black] * self.store.num_frames, "frame_keys": [None] * self.store.num_frames,
-                    "instruction": s.instruction, "answer": s.answer, "id": s.id}
+                    "instruction": s.instruction, "answer": s.answer, "id": s.id, "goal_distance_m": s.goal_distance_m}
         indices = self.store.frame_indices(s)
         keys = [None if k is None else (s.dataset, s.shard, s.rollout, k) for k in indices]
         return {"frames": self.store.frames(s), "frame_keys": keys, "instruction": s.instruction,
-                "answer": s.answer, "id": s.id}
+                "answer": s.answer, "id": s.id, "goal_distance_m": s.goal_distance_m}
 
 
 class SftCollator:
@@ -64,6 +65,7 @@ class SftCollator:
     answer_len   list of B ints          how many trailing ids are supervised
     answer_kind  list of B ints          the answer's direction (index in AUX_KINDS; -100 if it
                                          does not parse), for the auxiliary vision loss
+    goal_distance list of B float|None   geodesic distance to the goal (m), for the progress loss
     answers, ids list of B str
     """
 
@@ -128,6 +130,7 @@ class SftCollator:
             "input_ids": input_ids,
             "answer_len": answer_len,
             "answer_kind": [self.answer_kind(item["answer"]) for item in items],
+            "goal_distance": [item.get("goal_distance_m") for item in items],
             "answers": [item["answer"] for item in items],
             "ids": [item["id"] for item in items],
         }

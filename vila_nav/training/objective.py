@@ -22,10 +22,21 @@ LM that has not yet learnt to look at it, and training sits for thousands of ste
 prior; the head gives the tower a direct signal from step one. The head is part of this
 objective, not of the model: checkpoints keep NaVILA's layout (the trainer saves the head with
 the training state for resuming).
+
+Progress loss (progress_weight > 0, training only; a progress monitor as in Ma et al., "Self-Monitoring
+Navigation Agent via Auxiliary Progress Estimation", ICLR 2019): a linear head reads the LM's
+hidden state at the position that predicts the answer's first token (it has seen every frame and
+the whole instruction) and classifies the geodesic distance to the goal into bins (edges in m,
+e.g. [1, 2, 3, 5, 8] -> 6 classes; the SFT data records the distance per decision). Every
+decision carries this target, while the answer is "move forward" for most of them whatever the
+instruction says: the distance to the goal depends on where the named goal is, so the loss
+rewards reading the instruction and finding its landmarks in the view, which the answer loss
+alone rewards only at the rare turns and stops. Samples without a distance are left out of it.
 """
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -33,20 +44,35 @@ from torch import nn
 
 from vila_nav.model.kv_cache import cache_kwargs
 from vila_nav.training.collate import AUX_KINDS, IGNORE_INDEX
+from vila_nav.training.train_config import check_progress_edges
 
 
 class SftObjective(nn.Module):
-    """Wraps a VilaModel; forward(batch) -> {"loss", "lm_loss", "aux_loss", "tokens", "exact" (B,) bool}."""
+    """Wraps a VilaModel; forward(batch) -> {"loss", "lm_loss", "aux_loss", "progress_loss", "tokens",
+    "exact" (B,) bool}."""
 
-    def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0):
+    def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0,
+                 progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0)):
         super().__init__()
         self.model = model
         self.share_prefix = share_prefix  # False: every row runs its whole sequence (reference path)
         self.aux_weight = float(aux_weight)
         self.aux_head: nn.Linear | None = None
+        hidden_size = model.llm.config.hidden_size
         if self.aux_weight > 0:
             tokens = model.projector.num_tokens(model.vision.num_tokens)  # T per frame
-            self.aux_head = nn.Linear(tokens * model.llm.config.hidden_size, len(AUX_KINDS))
+            self.aux_head = nn.Linear(tokens * hidden_size, len(AUX_KINDS))
+        self.progress_weight = float(progress_weight)
+        self.progress_head: nn.Linear | None = None
+        if self.progress_weight > 0:
+            edges = check_progress_edges(progress_edges_m)
+            self.register_buffer("progress_edges", torch.tensor(edges), persistent=False)
+            self.progress_head = nn.Linear(hidden_size, len(edges) + 1)
+
+    def heads(self) -> dict[str, nn.Module]:
+        """The training-only heads by name (saved with the training state, never in the model)."""
+        named = {"aux_head": self.aux_head, "progress_head": self.progress_head}
+        return {k: v for k, v in named.items() if v is not None}
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         m = self.model
@@ -81,15 +107,26 @@ class SftObjective(nn.Module):
         lm_loss = F.cross_entropy(logits, goal)
         wrong = (logits.argmax(dim=-1) != goal).float()
         per_sample_wrong = torch.zeros(b, device=device).index_add_(0, sel.nonzero()[:, 0], wrong)
-        loss, aux = lm_loss, lm_loss.new_zeros(())
+        loss, aux, progress = lm_loss, lm_loss.new_zeros(()), lm_loss.new_zeros(())
+        if self.progress_head is not None:
+            distance = torch.tensor([math.nan if d is None else float(d) for d in batch["goal_distance"]],
+                                    device=device)  # (B,) m; nan = not recorded
+            known = torch.isfinite(distance)
+            if bool(known.any()):
+                # Row i's answer starts at L_i - answer_len_i; the position before it predicts it.
+                at = torch.tensor([e.shape[0] - n - 1 for e, n in zip(embeds, batch["answer_len"])], device=device)
+                h = hidden[torch.arange(b, device=device), at][known]  # (B', H)
+                bins = torch.bucketize(distance[known], self.progress_edges, right=True)  # (B',) class per row
+                progress = F.cross_entropy(self.progress_head(h).float(), bins)
+                loss = loss + self.progress_weight * progress
         if self.aux_head is not None:
             kinds = torch.tensor(batch["answer_kind"], dtype=torch.long, device=device)
             if bool((kinds != IGNORE_INDEX).any()):
                 current = visual[[slots[-1] for slots in frame_index]]  # (B, T, H): each sample's current view
                 aux = F.cross_entropy(self.aux_head(current.flatten(1)).float(), kinds, ignore_index=IGNORE_INDEX)
-                loss = lm_loss + self.aux_weight * aux
-        return {"loss": loss, "lm_loss": lm_loss.detach(), "aux_loss": aux.detach(), "tokens": sel.sum(),
-                "exact": per_sample_wrong == 0}
+                loss = loss + self.aux_weight * aux
+        return {"loss": loss, "lm_loss": lm_loss.detach(), "aux_loss": aux.detach(),
+                "progress_loss": progress.detach(), "tokens": sel.sum(), "exact": per_sample_wrong == 0}
 
     def _decode(self, x: torch.Tensor, mask: torch.Tensor, shared: int) -> torch.Tensor:
         """LM decoder over right-padded embeddings x (B, L, H) -> hidden states (B, L, H)."""

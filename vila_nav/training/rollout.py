@@ -68,6 +68,8 @@ class Decision:
     """One query of the policy: at `step` (primitives executed so far), answer `answer`.
 
     primitives: the expert primitives the answer stands for (["STOP"] for the stop sentence).
+    goal_distance_m: geodesic distance (m) from the agent to the goal at the decision, before
+    the answer is executed (the target of the training's progress loss).
     """
 
     step: int
@@ -75,6 +77,7 @@ class Decision:
     action: NavAction
     primitives: tuple[str, ...]
     source: str  # "expert" | "recovery" | "dagger"
+    goal_distance_m: float = math.nan
 
 
 @dataclasses.dataclass
@@ -192,6 +195,7 @@ def run_rollout(
             # stop or unreadable: the expert decides this state, and it is recorded
         first = pending if pending is not None else expert()
         pending = None
+        here = distance() if recording else math.nan  # the agent has not moved since frames[t]
         if first == "STOP":
             executed.append("STOP")
             final = distance()
@@ -199,7 +203,7 @@ def run_rollout(
                 return Rollout(frames, decisions, executed, perturbed, False, "stopped_far", final)
             if recording:
                 action = NavAction("stop")
-                decisions.append(Decision(t, format_action(action), action, ("STOP",), source))
+                decisions.append(Decision(t, format_action(action), action, ("STOP",), source, final))
             return Rollout(frames, decisions, executed, perturbed, True, "", final)
         # One mid-level action: the expert's next <= max_merge equal primitives.
         chunk = [first]
@@ -213,7 +217,7 @@ def run_rollout(
             step(nxt)
         if recording:
             (action,) = merge_primitives(chunk, max_merge, forward_step=forward_step, turn_step=turn_step)
-            decisions.append(Decision(t, format_action(action), action, tuple(chunk), source))
+            decisions.append(Decision(t, format_action(action), action, tuple(chunk), source, here))
         n_decisions += 1
     return Rollout(frames, decisions, executed, perturbed, False, "max_steps", distance())
 

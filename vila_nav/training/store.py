@@ -26,6 +26,9 @@ samples.jsonl, one JSON object per decision point:
     source       "expert" (clean expert rollout) | "recovery" (perturbed rollout, expert relabelled)
                  | "dagger" (rollout partly driven by a trained model, expert relabelled)
     weight       integer repeat count from label rebalancing (>= 1; see rebalance.py)
+    goal_distance_m  optional: geodesic distance (m) from the agent to the goal at the decision
+                 (the target of the progress loss, aux.progress_weight); absent in datasets
+                 built before it existed, which therefore cannot train that loss
 
 Because every frame of every rollout is stored, a loader can re-sample any other number of
 frames per sample from `step` (the 1/4/8-frame ablations use one dataset). A dataset is written
@@ -39,6 +42,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import shutil
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -212,6 +216,7 @@ class SftWriter:
                 "answer": d.answer,
                 "source": d.source,
                 "weight": 1,
+                **_distance_field(d),
             })
         self._rollouts += 1
         self._frames += n_frames
@@ -323,6 +328,13 @@ class SftSample:
     answer: str
     source: str
     weight: int
+    goal_distance_m: float | None = None  # None: the dataset does not record it
+
+
+def _distance_field(decision: Any) -> dict[str, float]:
+    """{"goal_distance_m": d} rounded to the millimetre, or {} when the decision has none (nan)."""
+    d = float(getattr(decision, "goal_distance_m", math.nan))
+    return {"goal_distance_m": round(d, 3)} if math.isfinite(d) else {}
 
 
 _ROW_FIELDS = {"id": str, "rollout": str, "episode_id": str, "scene_id": str, "instruction": str,
@@ -475,6 +487,10 @@ def _read_rows(file: Path, dataset: int, shard: int) -> list[SftSample]:
                 raise SftFormatError(f"{file}:{n}: field '{key}' must be {kind.__name__}, got {row.get(key)!r}")
         if row["weight"] < 1 or row["step"] < 0:
             raise SftFormatError(f"{file}:{n}: weight must be >= 1 and step >= 0")
+        distance = row.get("goal_distance_m")
+        if distance is not None and (isinstance(distance, bool) or not isinstance(distance, (int, float))
+                                     or not math.isfinite(distance) or distance < 0):
+            raise SftFormatError(f"{file}:{n}: 'goal_distance_m' must be a finite number >= 0, got {distance!r}")
         frames = row["frames"]
         if not frames or frames[-1] != row["step"] or not all(f is None or (isinstance(f, int) and 0 <= f <= row["step"]) for f in frames):
             raise SftFormatError(f"{file}:{n}: 'frames' must be indices <= step (null = black), current (= step) last")
@@ -482,5 +498,6 @@ def _read_rows(file: Path, dataset: int, shard: int) -> list[SftSample]:
             id=row["id"], dataset=dataset, shard=shard, rollout=row["rollout"], episode_id=row["episode_id"],
             scene_id=row["scene_id"], instruction=row["instruction"], step=row["step"], frames=tuple(frames),
             answer=row["answer"], source=row["source"], weight=row["weight"],
+            goal_distance_m=None if distance is None else float(distance),
         ))
     return out

@@ -139,10 +139,25 @@ class AuxConfig:
     """Training-only auxiliary losses (vila_nav.training.objective); checkpoints never hold them."""
 
     vision_weight: float = 0.0  # the current view's visual tokens -> the answer's direction (0 = off)
+    # The LM's state where the answer starts -> the distance to the goal, in bins (a progress
+    # monitor; 0 = off). Needs SFT data with goal_distance_m (built by this version of build-sft).
+    progress_weight: float = 0.0
+    progress_edges_m: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0, 5.0, 8.0])  # bin edges (m)
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.vision_weight) and self.vision_weight >= 0):
-            raise ValueError(f"aux.vision_weight must be a finite number >= 0, got {self.vision_weight!r}")
+        for name in ("vision_weight", "progress_weight"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"aux.{name} must be a finite number >= 0, got {value!r}")
+        check_progress_edges(self.progress_edges_m)
+
+
+def check_progress_edges(edges) -> list[float]:
+    """The progress loss's bin edges as floats; ValueError unless increasing distances > 0 (m)."""
+    out = [float(e) for e in edges]
+    if not out or out[0] <= 0 or any(b <= a for a, b in zip(out, out[1:])):
+        raise ValueError(f"aux.progress_edges_m must be increasing distances > 0 (m), got {list(edges)}")
+    return out
 
 
 @dataclass

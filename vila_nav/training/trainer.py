@@ -53,7 +53,9 @@ FINAL = "final"
 # Config sections that must match the checkpoint's to resume exactly.
 _RESUME_KEYS = ("init_from", "model", "trainable", "data.train", "data.use_weights", "data.limit", "optim",
                 "batch_size", "grad_accum", "seed", "mixed_precision", "aux")
-AUX_FILE = "aux_head.safetensors"  # in trainer_state/: the auxiliary head (not part of the model)
+# in trainer_state/: each training-only head (SftObjective.heads()) as <name>.safetensors, e.g.
+# aux_head.safetensors (not part of the model)
+HEAD_SUFFIX = ".safetensors"
 
 
 class TrainError(RuntimeError):
@@ -212,9 +214,13 @@ def _train(cfg: TrainConfig) -> TrainResult:
     if main_proc and shapes != {(size, size)}:
         log.info("stored frames are %s px, the model takes %d px: every frame is resized while training "
                  "(build the SFT data with frame_size=%d to skip that)", sorted(shapes), size, size)
-    objective = SftObjective(model, aux_weight=cfg.aux.vision_weight)
-    if resume_ckpt is not None and objective.aux_head is not None:
-        _load_aux(objective.aux_head, resume_ckpt / STATE_DIR / AUX_FILE)
+    if cfg.aux.progress_weight > 0:
+        _require_distances(store)
+    objective = SftObjective(model, aux_weight=cfg.aux.vision_weight, progress_weight=cfg.aux.progress_weight,
+                             progress_edges_m=cfg.aux.progress_edges_m)
+    if resume_ckpt is not None:
+        for name, head in objective.heads().items():
+            _load_head(head, resume_ckpt / STATE_DIR / f"{name}{HEAD_SUFFIX}")
     named = [(n, p) for n, p in objective.named_parameters() if p.requires_grad]
     groups, names = _param_groups(named, cfg.optim.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
@@ -270,7 +276,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
 
     def checkpoint(at: int) -> Path:
         path = _save_checkpoint(acc, unwrapped.model, inner_opt, scheduler, names, at, out, cfg, cfg_dict,
-                                aux_head=unwrapped.aux_head)
+                                heads=unwrapped.heads())
         if main_proc:
             plot_loss_curve(rows, out / CURVE_FILE, title=f"{out.name}: step {at}")
         return path
@@ -281,7 +287,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
         with sync:
             result = objective(batch)
             acc.backward(result["loss"] / cfg.grad_accum)
-        pending.append(torch.stack([result["lm_loss"], result["aux_loss"]]))
+        pending.append(torch.stack([result["lm_loss"], result["aux_loss"], result["progress_loss"]]))
         samples_done += len(batch["answers"]) * world
         micro += 1
         if not last_micro:
@@ -292,8 +298,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        lm_aux = acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean")  # (lm, aux) over micro-steps, processes
-        loss, aux_loss = float(lm_aux[0]), float(lm_aux[1])
+        # (lm, aux, progress) losses, mean over micro-steps and processes
+        lm_aux = acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean")
+        loss, aux_loss, progress_loss = (float(v) for v in lm_aux)
         pending = []
         losses.append(loss)
         now = time.perf_counter()
@@ -306,6 +313,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
                    "elapsed_s": round(elapsed0 + now - t0, 3)}
             if unwrapped.aux_head is not None:
                 row["aux_loss"] = aux_loss
+            if unwrapped.progress_head is not None:
+                row["progress_loss"] = progress_loss
             rows.append(row)
             _append_row(log_path, row)
             if bar is not None:
@@ -366,17 +375,27 @@ def _check_resume(saved: dict, cfg_dict: dict, world: int, ckpt: Path) -> None:
                     _get(before, "max_steps"), cfg_dict["max_steps"])
 
 
-def _load_aux(head, path: Path) -> None:
-    """Restore the auxiliary head saved with a training state (strict: same keys and shapes)."""
+def _require_distances(store) -> None:
+    """The progress loss needs every training sample's goal distance: fail up front, naming the data."""
+    missing = sorted({store.paths[s.dataset] for s in store.samples if s.goal_distance_m is None}, key=str)
+    if missing:
+        raise TrainError(f"aux.progress_weight > 0 needs SFT data that records goal_distance_m; {', '.join(map(str, missing))} "
+                         "does not (built by an older build-sft): rebuild it with `vila-nav build-sft`, or set "
+                         "aux.progress_weight=0")
+
+
+def _load_head(head, path: Path) -> None:
+    """Restore a training-only head saved with a training state (strict: same keys and shapes)."""
     from safetensors.torch import load_file
 
     if not path.is_file():
-        raise TrainError(f"cannot resume: {path} is missing (the checkpoint was trained without aux.vision_weight?)")
+        raise TrainError(f"cannot resume: {path} is missing (the checkpoint was trained without that aux loss; "
+                         "resume with the same aux.* weights, or start a new run with init_from=)")
     state = load_file(str(path))
     want = {k: tuple(v.shape) for k, v in head.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in state.items()}
     if want != got:
-        raise TrainError(f"cannot resume: {path} holds {got}, the auxiliary head needs {want}")
+        raise TrainError(f"cannot resume: {path} holds {got}, the head needs {want}")
     head.load_state_dict(state)
 
 
@@ -393,7 +412,7 @@ def _save_model(model, path: Path) -> None:
 
 
 def _save_checkpoint(acc, model, optimizer, scheduler, names, step: int, out: Path, cfg: TrainConfig,
-                     cfg_dict: dict, aux_head=None) -> Path:
+                     cfg_dict: dict, heads: dict | None = None) -> Path:
     """NaVILA layout + trainer_state/, written to a temporary name and renamed when complete."""
     from vila_nav.model.checkpoint import save
 
@@ -410,11 +429,11 @@ def _save_checkpoint(acc, model, optimizer, scheduler, names, step: int, out: Pa
     if acc.is_main_process:
         save_state(tmp / STATE_DIR, optimizer=optimizer, scheduler=scheduler, param_names=names, step=step,
                    extra={"config": cfg_dict, "world_size": acc.num_processes})
-        if aux_head is not None:
-            from safetensors.torch import save_file
+        from safetensors.torch import save_file
 
-            save_file({k: v.detach().cpu().contiguous() for k, v in aux_head.state_dict().items()},
-                      str(tmp / STATE_DIR / AUX_FILE))
+        for name, head in (heads or {}).items():
+            save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()},
+                      str(tmp / STATE_DIR / f"{name}{HEAD_SUFFIX}"))
         if final.exists():
             shutil.rmtree(final)
         tmp.replace(final)
