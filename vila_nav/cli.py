@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-eval": ("vila_nav.evaluation.bench:main", "evaluation steps/s with model-free agents (oracle, random)"),
     "build-sft": ("vila_nav.training.sft_command:main", "navigation SFT data from expert + recovery rollouts (hydra overrides)"),
     "train": ("vila_nav.training.train_command:main", "train / fine-tune the VILA model on SFT data with accelerate (hydra overrides)"),
+    "probe-instruction": ("vila_nav.training.probe:main", "does a model read the instruction? P(answer) with its own vs a swapped one"),
     "bench-train": ("vila_nav.training.bench:main", "training samples/s and decision latency of a model size (figures only)"),
     "instruct": ("vila_nav.ros.instruct:main", "send a navigation instruction to vila_nav_node (--follow to watch it)"),
     "status": ("vila_nav.ros.status_cli:main", "print vila_nav_node's state (--watch to follow)"),

@@ -1,0 +1,79 @@
+"""`vila-nav probe-instruction` on a tiny real model and a real on-disk SFT dataset: P(answer) is the
+model's own sequence probability, the groups are the right decisions, and the CLI prints them."""
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vila_nav.actions import CANONICAL_OUTPUTS, STOP_SENTENCE
+from vila_nav.training.rollout import Decision
+from vila_nav.training.store import SftDataset, SftWriter
+
+SIZE = 42  # px: the tiny preset's input
+
+
+def _data(path: Path, episodes: int = 3) -> Path:
+    """Per episode: turn left 15 (step 0), move forward 75 (step 1), stop (step 2)."""
+    writer = SftWriter(path, num_frames=8, frame_size=0, encoding="png", shard_rollouts=2)
+    left, forward = CANONICAL_OUTPUTS[3], CANONICAL_OUTPUTS[2]
+    for e in range(episodes):
+        ep = types.SimpleNamespace(episode_id=str(e), scene_id="house_0000",
+                                   instruction=types.SimpleNamespace(text=f"Turn left and stop by the box number {e}."))
+        frames = [np.full((SIZE, SIZE, 3), 40 * (e + i), np.uint8) for i in range(3)]
+        decisions = [Decision(0, left, None, (), "expert"), Decision(1, forward, None, (), "expert"),
+                     Decision(2, STOP_SENTENCE, None, (), "expert")]
+        writer.add_rollout(ep, frames, decisions)
+    return writer.finish([1] * (3 * episodes), config={}, generator="tests/test_probe")
+
+
+def test_answer_probability_is_the_models_sequence_probability(tmp_path):
+    from vila_nav.model.prompt import stop_token_ids
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.probe import answer_probabilities
+
+    model = build_model(TINY, seed=4)
+    store = SftDataset(_data(tmp_path / "d"))
+    s = store.samples[1]
+    answers = sorted(set(store.answers))
+    got = answer_probabilities(model, store.frames(s), s.instruction, answers)
+    eot = stop_token_ids(model.template, model.tokenizer)[0]
+    scores = []
+    with torch.no_grad():  # by hand: one unpadded forward per answer through the inference path
+        prompt = model.inputs_embeds(store.frames(s), s.instruction)
+        for a in answers:
+            ids = list(model.tokenizer(a, add_special_tokens=False).input_ids) + [eot]
+            x = torch.cat([prompt, model.llm.get_input_embeddings()(torch.tensor(ids))[None]], 1)
+            logp = torch.log_softmax(model.llm(inputs_embeds=x).logits[0], -1)
+            lp = prompt.shape[1]
+            scores.append(sum(float(logp[lp - 1 + k, t]) for k, t in enumerate(ids)))
+    want = torch.softmax(torch.tensor(scores), 0)
+    torch.testing.assert_close(got, want.float(), rtol=1e-4, atol=1e-6)
+    assert float(got.sum()) == pytest.approx(1.0)
+
+
+def test_probe_groups_and_cli(tmp_path, capsys):
+    from vila_nav.cli import main
+    from vila_nav.model import load
+    from vila_nav.model.testing import make_tiny_checkpoint
+    from vila_nav.training.probe import run_probe
+
+    data = _data(tmp_path / "d")
+    ckpt = make_tiny_checkpoint(tmp_path / "m", seed=1)
+    store = SftDataset(data)
+    first, stop = run_probe(load(ckpt), store, decisions=2)
+    assert len(first.own) == len(first.swapped) == 2  # the first decisions of two rollouts
+    assert len(stop.own) == len(stop.swapped) == len(stop.before) == 2
+    assert all(0 < p < 1 for p in first.own + first.swapped + stop.own + stop.swapped + stop.before)
+    assert first.own != first.swapped  # the tiny LM does see the instruction
+    assert main(["probe-instruction", str(ckpt), str(data), "--decisions", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "| first | 3 |" in out and "| stop | 3 |" in out and "own higher" in out
+    # One episode: nothing to swap with; a missing dataset: a clear error, exit code 2.
+    assert main(["probe-instruction", str(ckpt), str(_data(tmp_path / "one", episodes=1))]) == 2
+    assert "2 episodes or more" in capsys.readouterr().err
+    assert main(["probe-instruction", str(ckpt), str(tmp_path / "nothing")]) == 2
+    assert "not an SFT dataset" in capsys.readouterr().err

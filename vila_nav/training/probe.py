@@ -1,0 +1,163 @@
+"""`vila-nav probe-instruction`: does a model read the instruction? The instruction-swap probe.
+
+    vila-nav probe-instruction MODEL DATA [--decisions N] [--seed S] [--device D]
+
+Teacher-forced on an SFT dataset's stored frames, the model scores every answer of the data's
+answer vocabulary (the sum of its tokens' log-probabilities after the prompt, normalised over
+the vocabulary: P(answer), whatever the tokenizer splits it into) once with the decision's own
+instruction and once with another episode's. Two groups of decisions where only the
+instruction says what is right:
+
+    first  the first decision of each expert rollout ("Turn left and ..." -> turn left)
+    stop   the expert's stop decisions (the view alone does not say which landmark is the goal)
+
+For each group it prints the mean P(expert's answer) with the own and the swapped instruction
+and how often the own one is higher: a model that reads the instruction is well above 50%
+there, one that ignores it sits at 50% (chance). For the stop group it also prints P(stop) one
+decision earlier: a model that knows where the goal is gives the stop more weight at the stop
+than just before it. Figures only; nothing is asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+STOP_KIND = "stop"
+
+
+@dataclasses.dataclass
+class GroupResult:
+    """One group of decisions: per decision, P(expert's answer) own / swapped instruction."""
+
+    name: str
+    own: list[float]
+    swapped: list[float]
+    before: list[float] = dataclasses.field(default_factory=list)  # stop group: P(stop) one decision earlier
+
+    def row(self) -> str:
+        n = len(self.own)
+        if n == 0:
+            return f"| {self.name} | 0 | - | - | - | - |"
+        higher = sum(a > b for a, b in zip(self.own, self.swapped))
+        before = f"{np.mean(self.before):.3f}" if self.before else "-"
+        return (f"| {self.name} | {n} | {np.mean(self.own):.3f} | {np.mean(self.swapped):.3f} | "
+                f"{higher} of {n} ({100 * higher / n:.0f}%) | {before} |")
+
+
+HEADER = ("| decisions | n | P(expert answer), own instruction | P, another episode's | own higher | "
+          "P(stop) one decision earlier |\n|---|---|---|---|---|---|")
+
+
+def answer_probabilities(model: Any, frames: Sequence[np.ndarray], instruction: str, answers: Sequence[str]):
+    """P(answer | prompt) over `answers`, normalised over them: (len(answers),) float tensor.
+
+    One batched forward: the prompt's embeddings repeated per answer + the answer's tokens and
+    <|eot_id|>, right-padded; log P(answer) = the sum of its tokens' log-softmax.
+    """
+    import torch
+
+    from vila_nav.model.prompt import stop_token_ids
+
+    tok = model.tokenizer
+    eot = stop_token_ids(model.template, tok)[0]
+    ids = [list(tok(a, add_special_tokens=False).input_ids) + [eot] for a in answers]
+    with torch.inference_mode():
+        prompt = model.inputs_embeds(frames, instruction)[0]  # (Lp, H)
+        table = model.llm.get_input_embeddings()
+        n, lp, longest = len(ids), prompt.shape[0], max(len(x) for x in ids)
+        x = prompt.new_zeros((n, lp + longest, prompt.shape[1]))
+        mask = torch.zeros((n, lp + longest), dtype=torch.long, device=prompt.device)
+        for i, a in enumerate(ids):
+            x[i, :lp] = prompt
+            x[i, lp:lp + len(a)] = table(torch.tensor(a, device=prompt.device))
+            mask[i, :lp + len(a)] = 1
+        logp = torch.log_softmax(model.llm(inputs_embeds=x, attention_mask=mask).logits.float(), dim=-1)
+        score = torch.stack([sum(logp[i, lp - 1 + k, t] for k, t in enumerate(a)) for i, a in enumerate(ids)])
+        return torch.softmax(score, dim=0).cpu()  # (n,)
+
+
+def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> list[GroupResult]:
+    """The first and stop groups of `store` (at most `decisions` each, in order), scored by `model`."""
+    from vila_nav.actions import parse_action
+
+    answers = sorted(set(store.answers))
+    samples = [s for s in store.samples if s.source == "expert"]
+    instructions = sorted({s.instruction for s in samples})
+    if len(instructions) < 2:
+        raise ValueError("the probe swaps instructions between episodes: the data needs expert decisions of 2 episodes "
+                         "or more, with different instructions")
+    by_rollout: dict[tuple[int, int, str], list[Any]] = {}
+    for s in samples:
+        by_rollout.setdefault((s.dataset, s.shard, s.rollout), []).append(s)
+    firsts, stops = [], []
+    for rollout in by_rollout.values():
+        rollout.sort(key=lambda s: s.step)
+        firsts.append(rollout[0])
+        if len(rollout) > 1 and _kind(parse_action, rollout[-1].answer) == STOP_KIND:
+            stops.append((rollout[-1], rollout[-2]))
+    rng = np.random.default_rng(seed)
+
+    def other(s) -> str:
+        """Another episode's instruction, drawn uniformly."""
+        k = int(rng.integers(len(instructions) - 1))
+        return instructions[k + (k >= instructions.index(s.instruction))]
+
+    def score(s, instruction: str) -> float:
+        model.reset()
+        return float(answer_probabilities(model, store.frames(s), instruction, answers)[answers.index(s.answer)])
+
+    first = GroupResult("first", [], [])
+    for s in firsts[:decisions]:
+        first.own.append(score(s, s.instruction))
+        first.swapped.append(score(s, other(s)))
+    stop = GroupResult("stop", [], [])
+    stop_answer = stops[0][0].answer if stops else ""
+    for s, prev in stops[:decisions]:
+        stop.own.append(score(s, s.instruction))
+        stop.swapped.append(score(s, other(s)))
+        model.reset()
+        stop.before.append(float(answer_probabilities(model, store.frames(prev), prev.instruction, answers)[answers.index(stop_answer)]))
+    return [first, stop]
+
+
+def _kind(parse_action, answer: str) -> str:
+    action = parse_action(answer)
+    return action.kind if action is not None else ""
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="vila-nav probe-instruction", description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="NaVILA-layout checkpoint directory")
+    p.add_argument("data", help="SFT dataset directory (vila-nav build-sft), e.g. a val_seen set")
+    p.add_argument("--decisions", type=int, default=100, help="decisions per group (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the swapped-instruction draw")
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    if args.decisions < 1:
+        p.error("--decisions must be >= 1")
+
+    from vila_nav.model import load
+    from vila_nav.training.store import SftDataset
+
+    try:  # SftFormatError and CheckpointError are ValueErrors
+        store = SftDataset(args.data)
+        model = load(args.model, device=args.device)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"vila-nav probe-instruction: {exc}", file=sys.stderr)
+        return 2
+    store.num_frames = model.num_frames
+    try:
+        groups = run_probe(model, store, args.decisions, args.seed)
+    except ValueError as exc:
+        print(f"vila-nav probe-instruction: {exc}", file=sys.stderr)
+        return 2
+    print(f"model {args.model}, data {args.data} (teacher-forced, {model.num_frames} frames)\n")
+    print(HEADER)
+    for g in groups:
+        print(g.row())
+    return 0
