@@ -317,6 +317,25 @@ def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
         train(_cfg(p2.output_dir, data, "aux.progress_weight=0.5", "optim.lr=1e-3"))
 
 
+def test_a_checkpoint_from_before_a_new_setting_resumes_with_its_default(data, tmp_path):
+    """A run saved before aux.progress_* existed ran without the progress loss: it resumes when
+    the loss stays off, and turning it on is a settings change, refused."""
+    import dataclasses
+
+    from vila_nav.training.trainer import TrainError, _check_resume
+
+    def as_saved(cfg) -> dict:  # as the trainer stores it
+        return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+    now = as_saved(_cfg(tmp_path, data))
+    old = json.loads(json.dumps(now))
+    del old["aux"]["progress_weight"], old["aux"]["progress_edges_m"]
+    saved = {"extra": {"config": old, "world_size": 1}}
+    _check_resume(saved, now, 1, tmp_path)  # no error
+    with pytest.raises(TrainError, match="aux"):
+        _check_resume(saved, as_saved(_cfg(tmp_path, data, "aux.progress_weight=1")), 1, tmp_path)
+
+
 # ---- fine-tuning a NaVILA-layout checkpoint, through the CLI ------------------------------------------------
 
 

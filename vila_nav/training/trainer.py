@@ -360,7 +360,9 @@ def _enable_checkpointing(module) -> None:
 
 
 def _check_resume(saved: dict, cfg_dict: dict, world: int, ckpt: Path) -> None:
-    before = saved.get("extra", {}).get("config", {})
+    # A setting added after the checkpoint was written is absent from its config: it ran with the
+    # dataclass default (e.g. aux.progress_weight = 0, off), so compare against that.
+    before = _merged(dataclasses.asdict(TrainConfig()), saved.get("extra", {}).get("config", {}))
     diff = [k for k in _RESUME_KEYS if _get(before, k) != _get(cfg_dict, k)]
     if diff:
         shown = "; ".join(f"{k}: checkpoint {_get(before, k)!r}, now {_get(cfg_dict, k)!r}" for k in diff)
@@ -373,6 +375,14 @@ def _check_resume(saved: dict, cfg_dict: dict, world: int, ckpt: Path) -> None:
     if _get(before, "max_steps") != cfg_dict["max_steps"]:
         log.warning("max_steps changed from %s to %s: the cosine schedule is stretched from here on",
                     _get(before, "max_steps"), cfg_dict["max_steps"])
+
+
+def _merged(defaults: dict, saved: dict) -> dict:
+    """`saved` with the keys it lacks taken from `defaults`, recursively."""
+    out = dict(defaults)
+    for k, v in saved.items():
+        out[k] = _merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def _require_distances(store) -> None:
