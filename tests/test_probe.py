@@ -64,16 +64,26 @@ def test_probe_groups_and_cli(tmp_path, capsys):
     data = _data(tmp_path / "d")
     ckpt = make_tiny_checkpoint(tmp_path / "m", seed=1)
     store = SftDataset(data)
-    first, stop = run_probe(load(ckpt), store, decisions=2)
+    (first, stop), mirror = run_probe(load(ckpt), store, decisions=2)
     assert len(first.own) == len(first.swapped) == 2  # the first decisions of two rollouts
     assert len(stop.own) == len(stop.swapped) == len(stop.before) == 2
     assert all(0 < p < 1 for p in first.own + first.swapped + stop.own + stop.swapped + stop.before)
     assert first.own != first.swapped  # the tiny LM does see the instruction
+    # Both first decisions turn left and the instruction says "left": both are mirror-tested.
+    assert mirror.decisions == 2 and 0 <= mirror.follows_own <= 2 and 0 <= mirror.follows_mirrored <= 2
     assert main(["probe-instruction", str(ckpt), str(data), "--decisions", "3"]) == 0
     out = capsys.readouterr().out
     assert "| first | 3 |" in out and "| stop | 3 |" in out and "own higher" in out
+    assert "mirror test (3 first decisions" in out
     # One episode: nothing to swap with; a missing dataset: a clear error, exit code 2.
     assert main(["probe-instruction", str(ckpt), str(_data(tmp_path / "one", episodes=1))]) == 2
     assert "2 episodes or more" in capsys.readouterr().err
     assert main(["probe-instruction", str(ckpt), str(tmp_path / "nothing")]) == 2
     assert "not an SFT dataset" in capsys.readouterr().err
+
+
+def test_mirrored_exchanges_left_and_right_only_as_words():
+    from vila_nav.training.probe import mirrored
+
+    assert mirrored("Left at the door, then turn right. Stop by the rightmost box on your left.") == \
+        "Right at the door, then turn left. Stop by the rightmost box on your right."

@@ -13,14 +13,23 @@ instruction says what is right:
 
 For each group it prints the mean P(expert's answer) with the own and the swapped instruction
 and how often the own one is higher: a model that reads the instruction is well above 50%
-there, one that ignores it sits at 50% (chance). For the stop group it also prints P(stop) one
-decision earlier: a model that knows where the goal is gives the stop more weight at the stop
-than just before it. Figures only; nothing is asserted.
+there, one that ignores it sits at 50% (chance). A random other instruction often asks for the
+same first turn, and many first turns ("turn around", "exit the room") depend on the view, so
+this figure understates how well the side of a turn is read. For the stop group it also prints
+P(stop) one decision earlier: a model that knows where the goal is gives the stop more weight
+at the stop than just before it.
+
+The mirror test is the sharp one for turns: at the first decisions where the expert turns and
+the instruction names a side, the model answers (greedy) once with the instruction and once
+with "left" and "right" exchanged in it. A model that reads the side turns the expert's way
+with the first and the other way with the second; one that ignores it turns the same way with
+both (the two counts then add up to the number of decisions). Figures only; nothing is asserted.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from typing import Any, Sequence
 
@@ -46,6 +55,34 @@ class GroupResult:
         before = f"{np.mean(self.before):.3f}" if self.before else "-"
         return (f"| {self.name} | {n} | {np.mean(self.own):.3f} | {np.mean(self.swapped):.3f} | "
                 f"{higher} of {n} ({100 * higher / n:.0f}%) | {before} |")
+
+
+@dataclasses.dataclass
+class MirrorResult:
+    """First decisions where the expert turns and the instruction names a side."""
+
+    decisions: int = 0
+    follows_own: int = 0  # the greedy answer turns to the expert's side with the instruction as given
+    follows_mirrored: int = 0  # ... to the other side with "left" and "right" exchanged
+
+    def line(self) -> str:
+        n = self.decisions
+        if n == 0:
+            return "mirror test: no first decision turns where the instruction names a side"
+        return (f"mirror test ({n} first decisions that turn, the instruction naming a side): turns the expert's way "
+                f"{self.follows_own} of {n} ({100 * self.follows_own / n:.0f}%); with left and right exchanged in "
+                f"the instruction, the other way {self.follows_mirrored} of {n} ({100 * self.follows_mirrored / n:.0f}%)")
+
+
+_SIDES = re.compile(r"\b(left|right)\b", re.IGNORECASE)
+
+
+def mirrored(instruction: str) -> str:
+    """The instruction with "left" and "right" exchanged (case kept)."""
+    def swap(m: re.Match) -> str:
+        word = {"left": "right", "right": "left"}[m.group(0).lower()]
+        return word.capitalize() if m.group(0)[0].isupper() else word
+    return _SIDES.sub(swap, instruction)
 
 
 HEADER = ("| decisions | n | P(expert answer), own instruction | P, another episode's | own higher | "
@@ -80,8 +117,9 @@ def answer_probabilities(model: Any, frames: Sequence[np.ndarray], instruction: 
         return torch.softmax(score, dim=0).cpu()  # (n,)
 
 
-def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> list[GroupResult]:
-    """The first and stop groups of `store` (at most `decisions` each, in order), scored by `model`."""
+def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tuple[list[GroupResult], MirrorResult]:
+    """The first and stop groups of `store` (at most `decisions` each, in order), scored by
+    `model`, and the mirror test on the first decisions."""
     from vila_nav.actions import parse_action
 
     answers = sorted(set(store.answers))
@@ -121,7 +159,22 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> li
         stop.swapped.append(score(s, other(s)))
         model.reset()
         stop.before.append(float(answer_probabilities(model, store.frames(prev), prev.instruction, answers)[answers.index(stop_answer)]))
-    return [first, stop]
+    mirror = MirrorResult()
+    for s in firsts[:decisions]:
+        action = parse_action(s.answer)
+        if action is None or action.kind not in ("turn_left", "turn_right") or not _SIDES.search(s.instruction):
+            continue
+        side = action.kind
+        other_side = "turn_right" if side == "turn_left" else "turn_left"
+        mirror.decisions += 1
+        mirror.follows_own += _greedy_kind(model, store.frames(s), s.instruction, parse_action) == side
+        mirror.follows_mirrored += _greedy_kind(model, store.frames(s), mirrored(s.instruction), parse_action) == other_side
+    return [first, stop], mirror
+
+
+def _greedy_kind(model: Any, frames: Sequence[np.ndarray], instruction: str, parse_action) -> str:
+    model.reset()
+    return _kind(parse_action, model.generate(frames, instruction))
 
 
 def _kind(parse_action, answer: str) -> str:
@@ -152,7 +205,7 @@ def main(argv: list[str]) -> int:
         return 2
     store.num_frames = model.num_frames
     try:
-        groups = run_probe(model, store, args.decisions, args.seed)
+        groups, mirror = run_probe(model, store, args.decisions, args.seed)
     except ValueError as exc:
         print(f"vila-nav probe-instruction: {exc}", file=sys.stderr)
         return 2
@@ -160,4 +213,5 @@ def main(argv: list[str]) -> int:
     print(HEADER)
     for g in groups:
         print(g.row())
+    print(f"\n{mirror.line()}")
     return 0
