@@ -17,12 +17,13 @@ SIZE = 42  # px: the tiny preset's input
 
 
 def _data(path: Path, episodes: int = 3) -> Path:
-    """Per episode: turn left 15 (step 0), move forward 75 (step 1), stop (step 2)."""
+    """Per episode: turn left 15 (step 0), move forward 75 (step 1), stop (step 2); the
+    instruction says "left", but "right" in episode 2."""
     writer = SftWriter(path, num_frames=8, frame_size=0, encoding="png", shard_rollouts=2)
     left, forward = CANONICAL_OUTPUTS[3], CANONICAL_OUTPUTS[2]
     for e in range(episodes):
         ep = types.SimpleNamespace(episode_id=str(e), scene_id="house_0000",
-                                   instruction=types.SimpleNamespace(text=f"Turn left and stop by the box number {e}."))
+                                   instruction=types.SimpleNamespace(text=f"Turn {'right' if e == 2 else 'left'} and stop by box {e}."))
         frames = [np.full((SIZE, SIZE, 3), 40 * (e + i), np.uint8) for i in range(3)]
         decisions = [Decision(0, left, None, (), "expert"), Decision(1, forward, None, (), "expert"),
                      Decision(2, STOP_SENTENCE, None, (), "expert")]
@@ -69,12 +70,12 @@ def test_probe_groups_and_cli(tmp_path, capsys):
     assert len(stop.own) == len(stop.swapped) == len(stop.before) == 2
     assert all(0 < p < 1 for p in first.own + first.swapped + stop.own + stop.swapped + stop.before)
     assert first.own != first.swapped  # the tiny LM does see the instruction
-    # Both first decisions turn left and the instruction says "left": both are mirror-tested.
+    # Both first decisions turn left, the side the instruction names first: both are mirror-tested.
     assert mirror.decisions == 2 and 0 <= mirror.follows_own <= 2 and 0 <= mirror.follows_mirrored <= 2
     assert main(["probe-instruction", str(ckpt), str(data), "--decisions", "3"]) == 0
     out = capsys.readouterr().out
     assert "| first | 3 |" in out and "| stop | 3 |" in out and "own higher" in out
-    assert "mirror test (3 first decisions" in out
+    assert "mirror test (2 first decisions that turn to the side the instruction names first)" in out  # not episode 2
     # One episode: nothing to swap with; a missing dataset: a clear error, exit code 2.
     assert main(["probe-instruction", str(ckpt), str(_data(tmp_path / "one", episodes=1))]) == 2
     assert "2 episodes or more" in capsys.readouterr().err

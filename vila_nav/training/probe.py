@@ -19,11 +19,12 @@ this figure understates how well the side of a turn is read. For the stop group 
 P(stop) one decision earlier: a model that knows where the goal is gives the stop more weight
 at the stop than just before it.
 
-The mirror test is the sharp one for turns: at the first decisions where the expert turns and
-the instruction names a side, the model answers (greedy) once with the instruction and once
-with "left" and "right" exchanged in it. A model that reads the side turns the expert's way
-with the first and the other way with the second; one that ignores it turns the same way with
-both (the two counts then add up to the number of decisions). Figures only; nothing is asserted.
+The mirror test is the sharp one for turns: at the first decisions where the expert turns to
+the side the instruction names first ("Take a left ..." and the expert turns left), the model
+answers (greedy) once with the instruction and once with "left" and "right" exchanged in it.
+A model that reads the side turns the expert's way with the first and the other way with the
+second; one that ignores it turns the same way with both (the two counts then add up to the
+number of decisions). Figures only; nothing is asserted.
 """
 from __future__ import annotations
 
@@ -59,7 +60,7 @@ class GroupResult:
 
 @dataclasses.dataclass
 class MirrorResult:
-    """First decisions where the expert turns and the instruction names a side."""
+    """First decisions where the expert turns to the side the instruction names first."""
 
     decisions: int = 0
     follows_own: int = 0  # the greedy answer turns to the expert's side with the instruction as given
@@ -68,8 +69,8 @@ class MirrorResult:
     def line(self) -> str:
         n = self.decisions
         if n == 0:
-            return "mirror test: no first decision turns where the instruction names a side"
-        return (f"mirror test ({n} first decisions that turn, the instruction naming a side): turns the expert's way "
+            return "mirror test: no first decision turns to the side the instruction names first"
+        return (f"mirror test ({n} first decisions that turn to the side the instruction names first): turns that way "
                 f"{self.follows_own} of {n} ({100 * self.follows_own / n:.0f}%); with left and right exchanged in "
                 f"the instruction, the other way {self.follows_mirrored} of {n} ({100 * self.follows_mirrored / n:.0f}%)")
 
@@ -162,7 +163,8 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tu
     mirror = MirrorResult()
     for s in firsts[:decisions]:
         action = parse_action(s.answer)
-        if action is None or action.kind not in ("turn_left", "turn_right") or not _SIDES.search(s.instruction):
+        named = _SIDES.search(s.instruction)
+        if action is None or named is None or action.kind != f"turn_{named.group(0).lower()}":
             continue
         side = action.kind
         other_side = "turn_right" if side == "turn_left" else "turn_left"
