@@ -36,6 +36,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vila_nav.actions import parse_action
+
 STOP_KIND = "stop"
 
 
@@ -93,16 +95,17 @@ HEADER = ("| decisions | n | P(expert answer), own instruction | P, another epis
 def answer_probabilities(model: Any, frames: Sequence[np.ndarray], instruction: str, answers: Sequence[str]):
     """P(answer | prompt) over `answers`, normalised over them: (len(answers),) float tensor.
 
-    One batched forward: the prompt's embeddings repeated per answer + the answer's tokens and
-    <|eot_id|>, right-padded; log P(answer) = the sum of its tokens' log-softmax.
+    One batched forward: the prompt's embeddings repeated per answer + the ids training
+    supervises for it (its tokens and <|eot_id|>, SftCollator.answer_ids), right-padded;
+    log P(answer) = the sum of their log-softmax. Frame features come from the model's
+    content-keyed cache, so scoring the same frames again does not re-run the tower.
     """
     import torch
 
-    from vila_nav.model.prompt import stop_token_ids
+    from vila_nav.training.collate import SftCollator
 
-    tok = model.tokenizer
-    eot = stop_token_ids(model.template, tok)[0]
-    ids = [list(tok(a, add_special_tokens=False).input_ids) + [eot] for a in answers]
+    collator = SftCollator(model.tokenizer, model.image_processor, model.num_frames, model.template)
+    ids = [collator.answer_ids(a) for a in answers]
     with torch.inference_mode():
         prompt = model.inputs_embeds(frames, instruction)[0]  # (Lp, H)
         table = model.llm.get_input_embeddings()
@@ -121,8 +124,6 @@ def answer_probabilities(model: Any, frames: Sequence[np.ndarray], instruction: 
 def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tuple[list[GroupResult], MirrorResult]:
     """The first and stop groups of `store` (at most `decisions` each, in order), scored by
     `model`, and the mirror test on the first decisions."""
-    from vila_nav.actions import parse_action
-
     answers = sorted(set(store.answers))
     samples = [s for s in store.samples if s.source == "expert"]
     instructions = sorted({s.instruction for s in samples})
@@ -136,7 +137,7 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tu
     for rollout in by_rollout.values():
         rollout.sort(key=lambda s: s.step)
         firsts.append(rollout[0])
-        if len(rollout) > 1 and _kind(parse_action, rollout[-1].answer) == STOP_KIND:
+        if len(rollout) > 1 and _kind(rollout[-1].answer) == STOP_KIND:
             stops.append((rollout[-1], rollout[-2]))
     rng = np.random.default_rng(seed)
 
@@ -145,41 +146,32 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tu
         k = int(rng.integers(len(instructions) - 1))
         return instructions[k + (k >= instructions.index(s.instruction))]
 
-    def score(s, instruction: str) -> float:
-        model.reset()
-        return float(answer_probabilities(model, store.frames(s), instruction, answers)[answers.index(s.answer)])
+    def p(frames, instruction: str, answer: str) -> float:
+        return float(answer_probabilities(model, frames, instruction, answers)[answers.index(answer)])
 
-    first = GroupResult("first", [], [])
+    model.reset()  # the model's caches are keyed by content; the weights do not change from here on
+    first, stop, mirror = GroupResult("first", [], []), GroupResult("stop", [], []), MirrorResult()
     for s in firsts[:decisions]:
-        first.own.append(score(s, s.instruction))
-        first.swapped.append(score(s, other(s)))
-    stop = GroupResult("stop", [], [])
-    stop_answer = stops[0][0].answer if stops else ""
-    for s, prev in stops[:decisions]:
-        stop.own.append(score(s, s.instruction))
-        stop.swapped.append(score(s, other(s)))
-        model.reset()
-        stop.before.append(float(answer_probabilities(model, store.frames(prev), prev.instruction, answers)[answers.index(stop_answer)]))
-    mirror = MirrorResult()
-    for s in firsts[:decisions]:
-        action = parse_action(s.answer)
+        frames = store.frames(s)
+        first.own.append(p(frames, s.instruction, s.answer))
+        first.swapped.append(p(frames, other(s), s.answer))
         named = _SIDES.search(s.instruction)
-        if action is None or named is None or action.kind != f"turn_{named.group(0).lower()}":
-            continue
-        side = action.kind
+        side = _kind(s.answer)
+        if named is None or side != f"turn_{named.group(0).lower()}":
+            continue  # mirror test: only first turns to the side the instruction names first
         other_side = "turn_right" if side == "turn_left" else "turn_left"
         mirror.decisions += 1
-        mirror.follows_own += _greedy_kind(model, store.frames(s), s.instruction, parse_action) == side
-        mirror.follows_mirrored += _greedy_kind(model, store.frames(s), mirrored(s.instruction), parse_action) == other_side
+        mirror.follows_own += _kind(model.generate(frames, s.instruction)) == side
+        mirror.follows_mirrored += _kind(model.generate(frames, mirrored(s.instruction))) == other_side
+    for s, prev in stops[:decisions]:
+        frames = store.frames(s)
+        stop.own.append(p(frames, s.instruction, s.answer))
+        stop.swapped.append(p(frames, other(s), s.answer))
+        stop.before.append(p(store.frames(prev), prev.instruction, s.answer))  # P(stop) one decision earlier
     return [first, stop], mirror
 
 
-def _greedy_kind(model: Any, frames: Sequence[np.ndarray], instruction: str, parse_action) -> str:
-    model.reset()
-    return _kind(parse_action, model.generate(frames, instruction))
-
-
-def _kind(parse_action, answer: str) -> str:
+def _kind(answer: str) -> str:
     action = parse_action(answer)
     return action.kind if action is not None else ""
 

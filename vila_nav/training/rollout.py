@@ -195,10 +195,10 @@ def run_rollout(
             # stop or unreadable: the expert decides this state, and it is recorded
         first = pending if pending is not None else expert()
         pending = None
-        here = distance() if recording else math.nan  # the agent has not moved since frames[t]
+        here = distance()  # m; the agent has not moved since frames[t]
         if first == "STOP":
             executed.append("STOP")
-            final = distance()
+            final = here
             if not final < expert_radius_m + _STOP_SLACK_M:
                 return Rollout(frames, decisions, executed, perturbed, False, "stopped_far", final)
             if recording:
