@@ -67,15 +67,19 @@ def built(split, env, episodes, tmp_path_factory):
 # ---- rollouts -------------------------------------------------------------------------------------
 
 
-def _expert_replay(env, episode, distances: list[float] | None = None) -> tuple[list[str], list[np.ndarray]]:
+def _expert_replay(env, episode, distances: list[float] | None = None,
+                   seen: list[dict] | None = None) -> tuple[list[str], list[np.ndarray]]:
     """The expert run step by step, independently of the builder: primitives and observations
-    (and, into `distances`, the geodesic distance to the goal before each primitive)."""
+    (and, into `distances` / `seen`, the geodesic distance to the goal and the named objects in
+    view before each primitive)."""
     obs = [env.reset(episode)]
     goal = np.asarray(episode.goal.position)
     prims: list[str] = []
     while len(prims) < 500:
         if distances is not None:
             distances.append(env.geodesic_distance(np.asarray(env.position), goal))
+        if seen is not None:
+            seen.append(env.visible_objects())
         a = env.expert_action(goal, RADIUS)
         prims.append(a)
         if a == "STOP":
@@ -234,18 +238,25 @@ def test_build_sft_writes_the_documented_format(built, env, episodes):
     assert man["config"]["recovery"]["perturb_prob"] == 0.5 and len(man["shards"]) >= 2
     rows = [json.loads(line) for s in man["shards"] for line in (out / s["dir"] / "samples.jsonl").read_text().splitlines()]
     assert set(rows[0]) == {"id", "rollout", "episode_id", "scene_id", "instruction", "step", "frames", "answer", "source",
-                            "weight", "goal_distance_m"}
+                            "weight", "goal_distance_m", "visible_objects"}
     assert len({r["id"] for r in rows}) == len(rows)
     # The stored expert answers of each episode replay the expert's primitives, and the stored
     # frames are the simulator's observations squashed to 64 px.
     for ep in episodes:
         expert = sorted((s for s in ds.samples if s.episode_id == ep.episode_id and s.source == "expert"), key=lambda s: s.step)
         distances: list[float] = []
-        prims, obs = _expert_replay(env, ep, distances)
+        seen: list[dict] = []
+        prims, obs = _expert_replay(env, ep, distances, seen)
         assert [p for s in expert for p in to_primitives(parse_action(s.answer))] == prims
         # Each decision records the geodesic distance to the goal where it was taken (mm).
         assert [s.goal_distance_m for s in expert] == pytest.approx([distances[s.step] for s in expert], abs=1e-3)
         assert expert[-1].goal_distance_m < RADIUS < expert[0].goal_distance_m
+        # ... and the named objects its current frame shows, with their distances (cm).
+        for s in expert:
+            want = seen[s.step]
+            assert set(s.visible_objects) == set(want)
+            assert [s.visible_objects[k] for k in sorted(want)] == pytest.approx([want[k] for k in sorted(want)], abs=0.006)
+        assert any(s.visible_objects for s in expert)
         for s in expert[:: max(1, len(expert) // 4)]:
             assert list(s.frames) == sample_indices(s.step + 1, 8)
             frames = ds.frames(s)
@@ -272,6 +283,10 @@ def test_dataset_resamples_other_frame_counts_and_detects_tampering(built, tmp_p
     text = samples.read_text()
     samples.write_text(text.replace('"goal_distance_m": ', '"goal_distance_m": -', 1))
     with pytest.raises(SftFormatError, match="goal_distance_m"):
+        SftDataset(copy)
+    # Recorded objects must map names to distances >= 0 (m).
+    samples.write_text(text.replace('"visible_objects": {', '"visible_objects": {"bad": -1}, "was": {', 1))
+    with pytest.raises(SftFormatError, match="visible_objects"):
         SftDataset(copy)
     samples.write_text(text)
     (copy / "manifest.json").unlink()

@@ -39,8 +39,11 @@ def write_synthetic_sft(path: Path, episodes: int = 6, steps: int = 5, seed: int
                                    instruction=types.SimpleNamespace(text=f"Walk to the red box in room {e}."))
         frames = [_colour(int(labels[min(i, steps - 1)])) for i in range(steps)]
         source = "expert" if e % 2 == 0 else "recovery"
-        # goal distance (m): 1.5 m per remaining decision, so the bins [1, 2, 3, 5, 8] all occur
-        decisions = [Decision(i, ANSWERS[int(labels[i])], None, (), source, 1.5 * (steps - i)) for i in range(steps)]
+        # goal distance (m): 1.5 m per remaining decision, so the bins [1, 2, 3, 5, 8] all occur;
+        # objects in view: a red box as far away as the label says, a blue ball in odd episodes
+        decisions = [Decision(i, ANSWERS[int(labels[i])], None, (), source, 1.5 * (steps - i),
+                              {"red box": 2.0 * int(labels[i]), **({"blue ball": 6.0} if e % 2 else {})})
+                     for i in range(steps)]
         writer.add_rollout(ep, frames, decisions)
     n = episodes * steps
     return writer.finish([1 + (i % 2) for i in range(n)], config={"synthetic": True}, generator="tests/test_train")
@@ -76,9 +79,10 @@ def runs(data, tmp_path_factory) -> dict:
     from vila_nav.training.trainer import train
 
     root = tmp_path_factory.mktemp("runs")
-    full = train(_cfg(root / "full", data, "aux.progress_weight=0.5"))
-    part1 = train(_cfg(root / "resumed", data, "aux.progress_weight=0.5", "stop_after_steps=5"))
-    part2 = train(_cfg(root / "resumed", data, "aux.progress_weight=0.5"))
+    heads = ("aux.progress_weight=0.5", "aux.objects_weight=0.1")  # every training-only head resumes too
+    full = train(_cfg(root / "full", data, *heads))
+    part1 = train(_cfg(root / "resumed", data, *heads, "stop_after_steps=5"))
+    part2 = train(_cfg(root / "resumed", data, *heads))
     return {"full": full, "part1": part1, "part2": part2}
 
 
@@ -226,6 +230,62 @@ def test_progress_loss_reads_the_state_where_the_answer_starts(data, tmp_path):
         compose(TrainConfig, "train", ["aux.progress_edges_m=[2.0,1.0]"])
 
 
+def test_object_loss_reads_the_current_view(data, tmp_path):
+    """aux.objects_weight: loss += w x sum over (name, range) of BCE(head(current frame's visual
+    tokens), "shows name within range"), mean over frames; samples without ground truth are left
+    out, unknown names ignored; the trainer refuses data without any."""
+    import torch.nn.functional as F
+
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import DecisionDataset, SftCollator
+    from vila_nav.training.objective import SftObjective
+    from vila_nav.training.store import SftDataset
+    from vila_nav.training.trainer import TrainError, train
+
+    model = build_model(TINY, seed=2)
+    ds = DecisionDataset(SftDataset(data["train"]))
+    items = [ds[i] for i in (0, 1, 5, 6)]
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)(items)
+    assert batch["visible_objects"] == [it["visible_objects"] for it in items] and "blue ball" in items[2]["visible_objects"]
+    plain = SftObjective(model)(batch)
+    obj = SftObjective(model, objects_weight=0.5, object_names=["blue ball", "red box"], objects_ranges_m=[1.0, 4.0])
+    out = obj(batch)
+    torch.testing.assert_close(out["lm_loss"], plain["lm_loss"])
+    # [frame, name, range]: the red box at 2 x label m in every frame, the blue ball at 6 m (beyond
+    # both ranges) in the last two
+    want_target = torch.tensor([[[0.0, 0.0], [float(it["visible_objects"]["red box"] <= r) for r in (1.0, 4.0)]]
+                                for it in items])
+    with torch.no_grad():  # by hand, through the inference path: the current frame's tokens
+        current = torch.stack([model.encode_frame(it["frames"][-1]).flatten() for it in items])
+        logits = obj.objects_head(current).view(4, 2, 2)
+        want = F.binary_cross_entropy_with_logits(logits, want_target, reduction="none").sum(dim=(1, 2)).mean()
+    torch.testing.assert_close(obj.objects_target([it["visible_objects"] for it in items]), want_target)
+    torch.testing.assert_close(out["objects_loss"], want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
+    out["loss"].backward()  # the ground truth reaches the tower directly
+    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
+    assert set(obj.heads()) == {"objects_head"} and not any("objects" in k for k in model.state_dict())
+    # Samples without ground truth are left out; names the head does not know are ignored.
+    batch["visible_objects"][0] = None
+    batch["visible_objects"][1] = {**batch["visible_objects"][1], "purple sofa": 0.5}
+    with torch.no_grad():
+        part = F.binary_cross_entropy_with_logits(logits[1:], want_target[1:], reduction="none").sum(dim=(1, 2)).mean()
+        torch.testing.assert_close(obj(batch)["objects_loss"], part, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="distinct object names"):
+        SftObjective(model, objects_weight=1.0, object_names=[])
+    # Data without the ground truth (older data, or habitat's): a clear error before any training.
+    old = tmp_path / "old"
+    writer = SftWriter(old, num_frames=8, frame_size=0, encoding="png", shard_rollouts=3)
+    ep = types.SimpleNamespace(episode_id="0", scene_id="house_0000", instruction=types.SimpleNamespace(text="Stop."))
+    writer.add_rollout(ep, [_colour(0)], [Decision(0, ANSWERS[0], None, (), "expert", 1.0)])
+    writer.finish([1], config={}, generator="tests/test_train")
+    assert SftDataset(old).samples[0].visible_objects is None
+    with pytest.raises(TrainError, match="visible_objects.*rebuild"):
+        train(_cfg(tmp_path / "run", {"train": old, "val": data["val"]}, "aux.objects_weight=1"))
+    with pytest.raises(ValueError, match="objects_ranges_m"):
+        compose(TrainConfig, "train", ["aux.objects_ranges_m=[4.0,2.0]"])
+
+
 def test_data_sources_select_expert_or_recovery_samples(data, tmp_path):
     """data.sources=[expert] is the "without recovery data" ablation: the same expert samples."""
     from vila_nav.training.store import SftDataset, SftFormatError
@@ -277,7 +337,7 @@ def test_short_run_loss_falls_and_checkpoints_reload(runs, data):
     assert (out / "loss_curve.png").stat().st_size > 1000 and (out / "config.yaml").is_file()
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["loss"] for row in rows if "loss" in row] == r.losses
-    assert all(row["progress_loss"] > 0 and row["aux_loss"] > 0 for row in rows if "loss" in row)
+    assert all(row["progress_loss"] > 0 and row["aux_loss"] > 0 and row["objects_loss"] > 0 for row in rows if "loss" in row)
     assert [row["step"] for row in rows if "val_loss" in row] == [6, 12]
     assert r.validation["val_samples"] == 10 and 0.0 <= r.validation["val_action_acc"] <= 1.0
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))  # safetensors + JSON only
@@ -303,7 +363,8 @@ def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
     assert p1.step == 5 and p1.stopped == "stop_after_steps" and p2.start_step == 5 and p2.step == 12
     assert p1.losses + p2.losses == full.losses  # bit for bit (the auxiliary heads resume too)
     state = p2.last_checkpoint / "trainer_state"
-    assert (state / "aux_head.safetensors").is_file() and (state / "progress_head.safetensors").is_file()
+    assert {f.name for f in state.glob("*_head.safetensors")} == {"aux_head.safetensors", "progress_head.safetensors",
+                                                                   "objects_head.safetensors"}
     a, b = _tensors(full.output_dir / "final"), _tensors(p2.output_dir / "final")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     rows = [json.loads(x) for x in (p2.output_dir / "log.jsonl").read_text().splitlines()]
@@ -311,10 +372,13 @@ def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
     # Running again when finished does nothing; changing what shapes the run is refused.
     from vila_nav.training.trainer import TrainError, train
 
-    again = train(_cfg(p2.output_dir, data, "aux.progress_weight=0.5"))
+    heads = ("aux.progress_weight=0.5", "aux.objects_weight=0.1")
+    again = train(_cfg(p2.output_dir, data, *heads))
     assert again.losses == [] and again.step == 12
     with pytest.raises(TrainError, match="optim"):
-        train(_cfg(p2.output_dir, data, "aux.progress_weight=0.5", "optim.lr=1e-3"))
+        train(_cfg(p2.output_dir, data, *heads, "optim.lr=1e-3"))
+    with pytest.raises(TrainError, match="aux"):
+        train(_cfg(p2.output_dir, data, "aux.progress_weight=0.5"))
 
 
 def test_a_checkpoint_from_before_a_new_setting_resumes_with_its_default(data, tmp_path):

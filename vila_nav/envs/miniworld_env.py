@@ -136,6 +136,15 @@ class MiniWorldNavEnv(NavEnv):
     def geodesic_distance(self, a: np.ndarray, b: np.ndarray) -> float:
         return self._require_scene().geodesic(a, b)
 
+    def visible_objects(self, max_range_m: float = 8.0) -> dict[str, float]:
+        """The scene's named objects in view (vila_nav.scenes.visibility: field of view, range,
+        walls), from the pose alone: no rendering."""
+        from vila_nav.scenes.visibility import visible_objects
+
+        scene = self._require_scene()
+        return visible_objects(scene.spec, scene.walls, float(self._xz[0]), float(self._xz[1]), self._yaw,
+                               self.cfg.hfov_deg, max_range_m)
+
     def expert_action(self, goal_position: np.ndarray | None = None, goal_radius: float | None = None) -> str:
         scene = self._require_scene()
         goal, radius = self._goal_args(goal_position, goal_radius)

@@ -100,6 +100,11 @@ class NavEnv(abc.ABC):
             raise RuntimeError("distance_to_goal: call reset(episode) first")
         return self.geodesic_distance(self.position, np.asarray(self.episode.goal.position))
 
+    def visible_objects(self, max_range_m: float = 8.0) -> dict[str, float] | None:
+        """{object name: distance (m)} of the named objects in the current view (ground truth for
+        a vision-side training target), or None when this backend does not know them."""
+        return None
+
     @abc.abstractmethod
     def top_down_map(self) -> TopDownMap:
         """A top-down RGB map of the current scene and its world -> pixel mapping."""

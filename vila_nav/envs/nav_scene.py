@@ -11,7 +11,7 @@ from vila_nav.envs.config import SimConfig
 from vila_nav.envs.follower import ShortestPathFollower
 from vila_nav.envs.motion import MotionModel
 from vila_nav.envs.navgrid import NavGrid
-from vila_nav.scenes.collision import CollisionWorld
+from vila_nav.scenes.collision import CollisionWorld, wall_segments
 from vila_nav.scenes.spec import SceneSpec
 
 
@@ -26,6 +26,7 @@ class NavScene:
         self.spec = spec
         self.cfg = cfg
         self.world = CollisionWorld.from_scene(spec)
+        self.walls = wall_segments(spec)  # (S, 2, 2) m, doorways open: sight lines (visibility.py)
         self.motion = MotionModel(self.world, cfg.agent_radius_m, cfg.forward_step_m, math.radians(cfg.turn_angle_deg), cfg.allow_sliding)
         self.grid = NavGrid.from_world(self.world, spec.bounds, cfg.grid_resolution_m, cfg.agent_radius_m)
         self.plan_grid = self.grid.with_radius(cfg.agent_radius_m + cfg.expert_margin_m)

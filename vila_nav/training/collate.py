@@ -31,7 +31,8 @@ AUX_KINDS = ("forward", "turn_left", "turn_right", "stop")  # classes of the aux
 
 class DecisionDataset(torch.utils.data.Dataset):
     """torch view of an SftDataset: item i -> {"frames", "frame_keys", "instruction", "answer", "id",
-    "goal_distance_m" (None when the dataset does not record it)}.
+    "goal_distance_m", "visible_objects" (None when the dataset does not record them; blind items
+    have no visible objects)}.
 
     frame_keys identify a frame across samples ((dataset, shard, rollout, index); None = black)
     so a batch encodes each distinct frame once.
@@ -49,11 +50,13 @@ class DecisionDataset(torch.utils.data.Dataset):
         if self.blind:
             black = np.zeros(tuple(self.store.manifests[s.dataset]["frame_shape"]), dtype=np.uint8)
             return {"frames": [black] * self.store.num_frames, "frame_keys": [None] * self.store.num_frames,
-                    "instruction": s.instruction, "answer": s.answer, "id": s.id, "goal_distance_m": s.goal_distance_m}
+                    "instruction": s.instruction, "answer": s.answer, "id": s.id, "goal_distance_m": s.goal_distance_m,
+                    "visible_objects": None}
         indices = self.store.frame_indices(s)
         keys = [None if k is None else (s.dataset, s.shard, s.rollout, k) for k in indices]
         return {"frames": self.store.frames(s), "frame_keys": keys, "instruction": s.instruction,
-                "answer": s.answer, "id": s.id, "goal_distance_m": s.goal_distance_m}
+                "answer": s.answer, "id": s.id, "goal_distance_m": s.goal_distance_m,
+                "visible_objects": s.visible_objects}
 
 
 class SftCollator:
@@ -66,6 +69,8 @@ class SftCollator:
     answer_kind  list of B ints          the answer's direction (index in AUX_KINDS; -100 if it
                                          does not parse), for the auxiliary vision loss
     goal_distance list of B float|None   geodesic distance to the goal (m), for the progress loss
+    visible_objects list of B dict|None  {object name: distance (m)} in the current view, for the
+                                         object loss
     answers, ids list of B str
     """
 
@@ -131,6 +136,7 @@ class SftCollator:
             "answer_len": answer_len,
             "answer_kind": [self.answer_kind(item["answer"]) for item in items],
             "goal_distance": [item.get("goal_distance_m") for item in items],
+            "visible_objects": [item.get("visible_objects") for item in items],
             "answers": [item["answer"] for item in items],
             "ids": [item["id"] for item in items],
         }

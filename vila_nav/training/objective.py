@@ -32,6 +32,16 @@ decision carries this target, while the answer is "move forward" for most of the
 instruction says: the distance to the goal depends on where the named goal is, so the loss
 rewards reading the instruction and finding its landmarks in the view, which the answer loss
 alone rewards only at the rare turns and stops. Samples without a distance are left out of it.
+
+Object loss (objects_weight > 0, training only): a linear head reads the current frame's
+projected visual tokens (like the vision loss) and predicts, for every object name of the
+training data ("green box", "stove") and every range r in objects_ranges_m, whether the frame
+shows such an object within r metres (the simulator's ground truth, `visible_objects` in the SFT
+data; vila_nav.scenes.visibility). Binary cross-entropy, summed over names and ranges, mean over
+frames. The answer loss says only which way to go, so a tower trained from it alone has no reason
+to tell a stove from a fridge; stopping "next to the stove" needs exactly that. Samples without
+the ground truth are left out of it; names outside `object_names` (ones the training data never
+shows, e.g. in validation data) are ignored.
 """
 from __future__ import annotations
 
@@ -44,34 +54,44 @@ from torch import nn
 
 from vila_nav.model.kv_cache import cache_kwargs
 from vila_nav.training.collate import AUX_KINDS, IGNORE_INDEX
-from vila_nav.training.train_config import check_progress_edges
+from vila_nav.training.train_config import check_edges
 
 
 class SftObjective(nn.Module):
-    """Wraps a VilaModel; forward(batch) -> {"loss", "lm_loss", "aux_loss", "progress_loss", "tokens",
-    "exact" (B,) bool}."""
+    """Wraps a VilaModel; forward(batch) -> {"loss", "lm_loss", "aux_loss", "progress_loss",
+    "objects_loss", "tokens", "exact" (B,) bool}."""
 
     def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0,
-                 progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0)):
+                 progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0),
+                 objects_weight: float = 0.0, object_names: Sequence[str] = (),
+                 objects_ranges_m: Sequence[float] = (4.0, 8.0)):
         super().__init__()
         self.model = model
         self.share_prefix = share_prefix  # False: every row runs its whole sequence (reference path)
         self.aux_weight = float(aux_weight)
         self.aux_head: nn.Linear | None = None
         hidden_size = model.llm.config.hidden_size
+        view_size = model.projector.num_tokens(model.vision.num_tokens) * hidden_size  # T x H per frame
         if self.aux_weight > 0:
-            tokens = model.projector.num_tokens(model.vision.num_tokens)  # T per frame
-            self.aux_head = nn.Linear(tokens * hidden_size, len(AUX_KINDS))
+            self.aux_head = nn.Linear(view_size, len(AUX_KINDS))
         self.progress_weight = float(progress_weight)
         self.progress_head: nn.Linear | None = None
         if self.progress_weight > 0:
-            edges = check_progress_edges(progress_edges_m)
+            edges = check_edges(progress_edges_m, "progress_edges_m")
             self.register_buffer("progress_edges", torch.tensor(edges), persistent=False)
             self.progress_head = nn.Linear(hidden_size, len(edges) + 1)
+        self.objects_weight = float(objects_weight)
+        self.objects_head: nn.Linear | None = None
+        self.object_names = tuple(object_names)
+        if self.objects_weight > 0:
+            if not self.object_names or len(set(self.object_names)) != len(self.object_names):
+                raise ValueError(f"the object loss needs distinct object names, got {list(self.object_names)}")
+            self.objects_ranges = tuple(check_edges(objects_ranges_m, "objects_ranges_m"))
+            self.objects_head = nn.Linear(view_size, len(self.object_names) * len(self.objects_ranges))
 
     def heads(self) -> dict[str, nn.Module]:
         """The training-only heads by name (saved with the training state, never in the model)."""
-        named = {"aux_head": self.aux_head, "progress_head": self.progress_head}
+        named = {"aux_head": self.aux_head, "progress_head": self.progress_head, "objects_head": self.objects_head}
         return {k: v for k, v in named.items() if v is not None}
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -107,7 +127,8 @@ class SftObjective(nn.Module):
         lm_loss = F.cross_entropy(logits, goal)
         wrong = (logits.argmax(dim=-1) != goal).float()
         per_sample_wrong = torch.zeros(b, device=device).index_add_(0, sel.nonzero()[:, 0], wrong)
-        loss, aux, progress = lm_loss, lm_loss.new_zeros(()), lm_loss.new_zeros(())
+        loss, aux, progress, objects = lm_loss, lm_loss.new_zeros(()), lm_loss.new_zeros(()), lm_loss.new_zeros(())
+        current = visual[[slots[-1] for slots in frame_index]]  # (B, T, H): each sample's current view
         if self.progress_head is not None:
             distance = torch.tensor([math.nan if d is None else float(d) for d in batch["goal_distance"]],
                                     device=device)  # (B,) m; nan = not recorded
@@ -122,11 +143,30 @@ class SftObjective(nn.Module):
         if self.aux_head is not None:
             kinds = torch.tensor(batch["answer_kind"], dtype=torch.long, device=device)
             if bool((kinds != IGNORE_INDEX).any()):
-                current = visual[[slots[-1] for slots in frame_index]]  # (B, T, H): each sample's current view
                 aux = F.cross_entropy(self.aux_head(current.flatten(1)).float(), kinds, ignore_index=IGNORE_INDEX)
                 loss = loss + self.aux_weight * aux
+        if self.objects_head is not None:
+            rows = [i for i, seen in enumerate(batch["visible_objects"]) if seen is not None]
+            if rows:
+                target = self.objects_target([batch["visible_objects"][i] for i in rows]).to(device)  # (B', N, R)
+                logits = self.objects_head(current[rows].flatten(1)).float().view(target.shape)
+                per_label = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+                objects = per_label.sum(dim=(1, 2)).mean()
+                loss = loss + self.objects_weight * objects
         return {"loss": loss, "lm_loss": lm_loss.detach(), "aux_loss": aux.detach(),
-                "progress_loss": progress.detach(), "tokens": sel.sum(), "exact": per_sample_wrong == 0}
+                "progress_loss": progress.detach(), "objects_loss": objects.detach(), "tokens": sel.sum(),
+                "exact": per_sample_wrong == 0}
+
+    def objects_target(self, seen: Sequence[dict[str, float]]) -> torch.Tensor:
+        """(F, N, R) float 0/1: frame f shows an object named object_names[n] within objects_ranges[r] m."""
+        index = {name: n for n, name in enumerate(self.object_names)}
+        ranges = torch.tensor(self.objects_ranges)
+        target = torch.zeros(len(seen), len(self.object_names), len(ranges))
+        for f, objects in enumerate(seen):
+            for name, distance in objects.items():
+                if name in index:
+                    target[f, index[name]] = (float(distance) <= ranges).float()
+        return target
 
     def _decode(self, x: torch.Tensor, mask: torch.Tensor, shared: int) -> torch.Tensor:
         """LM decoder over right-padded embeddings x (B, L, H) -> hidden states (B, L, H)."""

@@ -70,6 +70,9 @@ class Decision:
     primitives: the expert primitives the answer stands for (["STOP"] for the stop sentence).
     goal_distance_m: geodesic distance (m) from the agent to the goal at the decision, before
     the answer is executed (the target of the training's progress loss).
+    visible_objects: {object name: distance (m)} of the named objects in the current view
+    (`NavEnv.visible_objects`; the target of the training's object loss), None when the
+    simulator does not know them.
     """
 
     step: int
@@ -78,6 +81,7 @@ class Decision:
     primitives: tuple[str, ...]
     source: str  # "expert" | "recovery" | "dagger"
     goal_distance_m: float = math.nan
+    visible_objects: dict[str, float] | None = None
 
 
 @dataclasses.dataclass
@@ -196,6 +200,7 @@ def run_rollout(
         first = pending if pending is not None else expert()
         pending = None
         here = distance()  # m; the agent has not moved since frames[t]
+        seen = env.visible_objects() if recording else None  # what frames[t] shows
         if first == "STOP":
             executed.append("STOP")
             final = here
@@ -203,7 +208,7 @@ def run_rollout(
                 return Rollout(frames, decisions, executed, perturbed, False, "stopped_far", final)
             if recording:
                 action = NavAction("stop")
-                decisions.append(Decision(t, format_action(action), action, ("STOP",), source, final))
+                decisions.append(Decision(t, format_action(action), action, ("STOP",), source, final, seen))
             return Rollout(frames, decisions, executed, perturbed, True, "", final)
         # One mid-level action: the expert's next <= max_merge equal primitives.
         chunk = [first]
@@ -217,7 +222,7 @@ def run_rollout(
             step(nxt)
         if recording:
             (action,) = merge_primitives(chunk, max_merge, forward_step=forward_step, turn_step=turn_step)
-            decisions.append(Decision(t, format_action(action), action, tuple(chunk), source, here))
+            decisions.append(Decision(t, format_action(action), action, tuple(chunk), source, here, seen))
         n_decisions += 1
     return Rollout(frames, decisions, executed, perturbed, False, "max_steps", distance())
 

@@ -29,6 +29,10 @@ samples.jsonl, one JSON object per decision point:
     goal_distance_m  optional: geodesic distance (m) from the agent to the goal at the decision
                  (the target of the progress loss, aux.progress_weight); absent in datasets
                  built before it existed, which therefore cannot train that loss
+    visible_objects  optional: {object name: distance (m)} of the named objects the current frame
+                 shows (the simulator's ground truth, vila_nav.scenes.visibility; the target of
+                 the object loss, aux.objects_weight); absent where the simulator does not know
+                 them (habitat) and in datasets built before it existed
 
 Because every frame of every rollout is stored, a loader can re-sample any other number of
 frames per sample from `step` (the 1/4/8-frame ablations use one dataset). A dataset is written
@@ -217,6 +221,7 @@ class SftWriter:
                 "source": d.source,
                 "weight": 1,
                 **_distance_field(d),
+                **_objects_field(d),
             })
         self._rollouts += 1
         self._frames += n_frames
@@ -329,12 +334,32 @@ class SftSample:
     source: str
     weight: int
     goal_distance_m: float | None = None  # None: the dataset does not record it
+    visible_objects: dict[str, float] | None = None  # name -> m; None: the dataset does not record it
 
 
 def _distance_field(decision: Any) -> dict[str, float]:
     """{"goal_distance_m": d} rounded to the millimetre, or {} when the decision has none (nan)."""
     d = float(getattr(decision, "goal_distance_m", math.nan))
     return {"goal_distance_m": round(d, 3)} if math.isfinite(d) else {}
+
+
+def _objects_field(decision: Any) -> dict[str, dict[str, float]]:
+    """{"visible_objects": {name: d}} (sorted by name, d in m rounded to the centimetre), or {}
+    when the decision does not record them (None)."""
+    seen = getattr(decision, "visible_objects", None)
+    return {} if seen is None else {"visible_objects": {k: round(float(seen[k]), 2) for k in sorted(seen)}}
+
+
+def _check_objects(value: Any, where: str) -> dict[str, float] | None:
+    """A row's optional visible_objects: None, or {str: finite number >= 0} (SftFormatError)."""
+    if value is None:
+        return None
+    ok = isinstance(value, dict) and all(
+        isinstance(k, str) and not isinstance(v, bool) and isinstance(v, (int, float)) and math.isfinite(v) and v >= 0
+        for k, v in value.items())
+    if not ok:
+        raise SftFormatError(f"{where}: 'visible_objects' must map object names to distances >= 0 (m), got {value!r}")
+    return {k: float(v) for k, v in value.items()}
 
 
 _ROW_FIELDS = {"id": str, "rollout": str, "episode_id": str, "scene_id": str, "instruction": str,
@@ -499,5 +524,6 @@ def _read_rows(file: Path, dataset: int, shard: int) -> list[SftSample]:
             scene_id=row["scene_id"], instruction=row["instruction"], step=row["step"], frames=tuple(frames),
             answer=row["answer"], source=row["source"], weight=row["weight"],
             goal_distance_m=None if distance is None else float(distance),
+            visible_objects=_check_objects(row.get("visible_objects"), f"{file}:{n}"),
         ))
     return out

@@ -143,20 +143,25 @@ class AuxConfig:
     # monitor; 0 = off). Needs SFT data with goal_distance_m (built by this version of build-sft).
     progress_weight: float = 0.0
     progress_edges_m: list[float] = field(default_factory=lambda: [1.0, 2.0, 3.0, 5.0, 8.0])  # bin edges (m)
+    # The current view's visual tokens -> which named objects it shows, within each range (the
+    # simulator's ground truth; 0 = off). Needs SFT data with visible_objects (embedded simulator).
+    objects_weight: float = 0.0
+    objects_ranges_m: list[float] = field(default_factory=lambda: [4.0, 8.0])  # "in view within r" (m)
 
     def __post_init__(self) -> None:
-        for name in ("vision_weight", "progress_weight"):
+        for name in ("vision_weight", "progress_weight", "objects_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"aux.{name} must be a finite number >= 0, got {value!r}")
-        check_progress_edges(self.progress_edges_m)
+        check_edges(self.progress_edges_m, "aux.progress_edges_m")
+        check_edges(self.objects_ranges_m, "aux.objects_ranges_m")
 
 
-def check_progress_edges(edges) -> list[float]:
-    """The progress loss's bin edges as floats; ValueError unless increasing distances > 0 (m)."""
+def check_edges(edges, name: str) -> list[float]:
+    """Distance edges as floats; ValueError naming `name` unless increasing distances > 0 (m)."""
     out = [float(e) for e in edges]
     if not out or out[0] <= 0 or any(b <= a for a, b in zip(out, out[1:])):
-        raise ValueError(f"aux.progress_edges_m must be increasing distances > 0 (m), got {list(edges)}")
+        raise ValueError(f"{name} must be increasing distances > 0 (m), got {list(edges)}")
     return out
 
 

@@ -216,8 +216,10 @@ def _train(cfg: TrainConfig) -> TrainResult:
                  "(build the SFT data with frame_size=%d to skip that)", sorted(shapes), size, size)
     if cfg.aux.progress_weight > 0:
         _require_distances(store)
+    object_names = _object_names(store) if cfg.aux.objects_weight > 0 else ()
     objective = SftObjective(model, aux_weight=cfg.aux.vision_weight, progress_weight=cfg.aux.progress_weight,
-                             progress_edges_m=cfg.aux.progress_edges_m)
+                             progress_edges_m=cfg.aux.progress_edges_m, objects_weight=cfg.aux.objects_weight,
+                             object_names=object_names, objects_ranges_m=cfg.aux.objects_ranges_m)
     if resume_ckpt is not None:
         for name, head in objective.heads().items():
             _load_head(head, resume_ckpt / STATE_DIR / f"{name}{HEAD_SUFFIX}")
@@ -287,7 +289,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
         with sync:
             result = objective(batch)
             acc.backward(result["loss"] / cfg.grad_accum)
-        pending.append(torch.stack([result["lm_loss"], result["aux_loss"], result["progress_loss"]]))
+        pending.append(torch.stack([result["lm_loss"], result["aux_loss"], result["progress_loss"],
+                                    result["objects_loss"]]))
         samples_done += len(batch["answers"]) * world
         micro += 1
         if not last_micro:
@@ -298,9 +301,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        # (lm, aux, progress) losses, mean over micro-steps and processes
+        # (lm, aux, progress, objects) losses, mean over micro-steps and processes
         lm_aux = acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean")
-        loss, aux_loss, progress_loss = (float(v) for v in lm_aux)
+        loss, aux_loss, progress_loss, objects_loss = (float(v) for v in lm_aux)
         pending = []
         losses.append(loss)
         now = time.perf_counter()
@@ -315,6 +318,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
                 row["aux_loss"] = aux_loss
             if unwrapped.progress_head is not None:
                 row["progress_loss"] = progress_loss
+            if unwrapped.objects_head is not None:
+                row["objects_loss"] = objects_loss
             rows.append(row)
             _append_row(log_path, row)
             if bar is not None:
@@ -392,6 +397,20 @@ def _require_distances(store) -> None:
         raise TrainError(f"aux.progress_weight > 0 needs SFT data that records goal_distance_m; {', '.join(map(str, missing))} "
                          "does not (built by an older build-sft): rebuild it with `vila-nav build-sft`, or set "
                          "aux.progress_weight=0")
+
+
+def _object_names(store) -> tuple[str, ...]:
+    """The object loss's label names: every name the training data shows (sorted), so a resumed
+    run (same data) gets the same head. Fails up front, naming the data, if a sample lacks them."""
+    missing = sorted({store.paths[s.dataset] for s in store.samples if s.visible_objects is None}, key=str)
+    if missing:
+        raise TrainError(f"aux.objects_weight > 0 needs SFT data that records visible_objects; {', '.join(map(str, missing))} "
+                         "does not (built by an older build-sft, or from a simulator that does not know them): rebuild "
+                         "it with `vila-nav build-sft` on the embedded simulator, or set aux.objects_weight=0")
+    names = sorted({name for s in store.samples for name in s.visible_objects})
+    if not names:
+        raise TrainError("aux.objects_weight > 0 but no training sample shows a named object")
+    return tuple(names)
 
 
 def _load_head(head, path: Path) -> None:
