@@ -64,7 +64,7 @@ class SftObjective(nn.Module):
     def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0,
                  progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0),
                  objects_weight: float = 0.0, object_names: Sequence[str] = (),
-                 objects_ranges_m: Sequence[float] = (4.0, 8.0)):
+                 objects_ranges_m: Sequence[float] = (2.0, 4.0, 8.0)):
         super().__init__()
         self.model = model
         self.share_prefix = share_prefix  # False: every row runs its whole sequence (reference path)

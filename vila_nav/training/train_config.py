@@ -146,7 +146,7 @@ class AuxConfig:
     # The current view's visual tokens -> which named objects it shows, within each range (the
     # simulator's ground truth; 0 = off). Needs SFT data with visible_objects (embedded simulator).
     objects_weight: float = 0.0
-    objects_ranges_m: list[float] = field(default_factory=lambda: [4.0, 8.0])  # "in view within r" (m)
+    objects_ranges_m: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])  # "in view within r" (m)
 
     def __post_init__(self) -> None:
         for name in ("vision_weight", "progress_weight", "objects_weight"):
