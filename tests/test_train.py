@@ -339,6 +339,7 @@ def test_short_run_loss_falls_and_checkpoints_reload(runs, data):
     assert [row["loss"] for row in rows if "loss" in row] == r.losses
     assert all(row["progress_loss"] > 0 and row["aux_loss"] > 0 and row["objects_loss"] > 0 for row in rows if "loss" in row)
     assert [row["step"] for row in rows if "val_loss" in row] == [6, 12]
+    assert all(row["val_objects_loss"] > 0 for row in rows if "val_loss" in row)  # the val data records objects
     assert r.validation["val_samples"] == 10 and 0.0 <= r.validation["val_action_acc"] <= 1.0
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))  # safetensors + JSON only
     # final/ is a NaVILA-layout checkpoint equal to the last step checkpoint.
