@@ -79,7 +79,7 @@ def runs(data, tmp_path_factory) -> dict:
     from vila_nav.training.trainer import train
 
     root = tmp_path_factory.mktemp("runs")
-    heads = ("aux.progress_weight=0.5", "aux.objects_weight=0.1")  # every training-only head resumes too
+    heads = ("aux.progress_weight=0.5", "aux.objects_weight=0.1", "aux.match_weight=0.5")  # every head resumes too
     full = train(_cfg(root / "full", data, *heads))
     part1 = train(_cfg(root / "resumed", data, *heads, "stop_after_steps=5"))
     part2 = train(_cfg(root / "resumed", data, *heads))
@@ -286,6 +286,47 @@ def test_object_loss_reads_the_current_view(data, tmp_path):
         compose(TrainConfig, "train", ["aux.objects_ranges_m=[4.0,2.0]"])
 
 
+def test_goal_match_loss_compares_the_named_goal_with_the_view(data):
+    """aux.match_weight: loss += w x BCE(head(LM state before the answer), "the object the last
+    sentence names is in view within match_range_m"); rows naming no known object are left out."""
+    import torch.nn.functional as F
+
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import DecisionDataset, SftCollator
+    from vila_nav.training.objective import SftObjective, named_goal
+    from vila_nav.training.store import SftDataset
+
+    names = ["blue ball", "box", "red box"]
+    assert named_goal("Pass the stove. Stop next to the red box.", names) == "red box"  # the longest name
+    assert named_goal("Stop next to the red box. Wait in the hall.", names) is None  # the last sentence only
+    assert named_goal("Stop by the boxes!", names) is None and named_goal("", names) is None  # whole words
+    model = build_model(TINY, seed=2)
+    ds = DecisionDataset(SftDataset(data["train"]))
+    items = [ds[i] for i in (0, 1, 5, 6)]  # "Walk to the red box in room N.": the red box at 2 x label m
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)(items)
+    plain = SftObjective(model)(batch)
+    obj = SftObjective(model, match_weight=0.5, object_names=names, match_range_m=3.0)
+    out = obj(batch)
+    torch.testing.assert_close(out["lm_loss"], plain["lm_loss"])
+    want_target = torch.tensor([float(it["visible_objects"]["red box"] <= 3.0) for it in items])
+    assert 0 < want_target.sum() < 4  # both labels occur
+    with torch.no_grad():  # by hand, through the inference path: the prompt's last position
+        h = torch.stack([model.llm(inputs_embeds=model.inputs_embeds(it["frames"], it["instruction"]),
+                                   output_hidden_states=True).hidden_states[-1][0, -1] for it in items])
+        want = F.binary_cross_entropy_with_logits(obj.match_head(h)[:, 0], want_target)
+    torch.testing.assert_close(out["match_loss"], want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
+    out["loss"].backward()  # the signal reaches the LM's reading of the instruction and the tower
+    assert model.llm.get_input_embeddings().weight.grad.abs().sum() > 0
+    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
+    assert set(obj.heads()) == {"match_head"} and not any("match" in k for k in model.state_dict())
+    # A row whose instruction names no known object is left out.
+    batch["instructions"][0] = "Walk to the kitchen."
+    with torch.no_grad():
+        part = F.binary_cross_entropy_with_logits(obj.match_head(h[1:])[:, 0], want_target[1:])
+        torch.testing.assert_close(obj(batch)["match_loss"], part, rtol=1e-4, atol=1e-5)
+
+
 def test_data_sources_select_expert_or_recovery_samples(data, tmp_path):
     """data.sources=[expert] is the "without recovery data" ablation: the same expert samples."""
     from vila_nav.training.store import SftDataset, SftFormatError
@@ -337,7 +378,8 @@ def test_short_run_loss_falls_and_checkpoints_reload(runs, data):
     assert (out / "loss_curve.png").stat().st_size > 1000 and (out / "config.yaml").is_file()
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["loss"] for row in rows if "loss" in row] == r.losses
-    assert all(row["progress_loss"] > 0 and row["aux_loss"] > 0 and row["objects_loss"] > 0 for row in rows if "loss" in row)
+    assert all(min(row["progress_loss"], row["aux_loss"], row["objects_loss"], row["match_loss"]) > 0
+               for row in rows if "loss" in row)
     assert [row["step"] for row in rows if "val_loss" in row] == [6, 12]
     assert all(row["val_objects_loss"] > 0 for row in rows if "val_loss" in row)  # the val data records objects
     assert r.validation["val_samples"] == 10 and 0.0 <= r.validation["val_action_acc"] <= 1.0
@@ -365,7 +407,7 @@ def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
     assert p1.losses + p2.losses == full.losses  # bit for bit (the auxiliary heads resume too)
     state = p2.last_checkpoint / "trainer_state"
     assert {f.name for f in state.glob("*_head.safetensors")} == {"aux_head.safetensors", "progress_head.safetensors",
-                                                                   "objects_head.safetensors"}
+                                                                   "objects_head.safetensors", "match_head.safetensors"}
     a, b = _tensors(full.output_dir / "final"), _tensors(p2.output_dir / "final")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     rows = [json.loads(x) for x in (p2.output_dir / "log.jsonl").read_text().splitlines()]
@@ -373,7 +415,7 @@ def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
     # Running again when finished does nothing; changing what shapes the run is refused.
     from vila_nav.training.trainer import TrainError, train
 
-    heads = ("aux.progress_weight=0.5", "aux.objects_weight=0.1")
+    heads = ("aux.progress_weight=0.5", "aux.objects_weight=0.1", "aux.match_weight=0.5")
     again = train(_cfg(p2.output_dir, data, *heads))
     assert again.losses == [] and again.step == 12
     with pytest.raises(TrainError, match="optim"):

@@ -71,7 +71,7 @@ class SftCollator:
     goal_distance list of B float|None   geodesic distance to the goal (m), for the progress loss
     visible_objects list of B dict|None  {object name: distance (m)} in the current view, for the
                                          object loss
-    answers, ids list of B str
+    answers, instructions, ids list of B str
     """
 
     def __init__(self, tokenizer, image_processor, num_frames: int, template: ChatTemplate = LLAMA_3):
@@ -138,5 +138,6 @@ class SftCollator:
             "goal_distance": [item.get("goal_distance_m") for item in items],
             "visible_objects": [item.get("visible_objects") for item in items],
             "answers": [item["answer"] for item in items],
+            "instructions": [item["instruction"] for item in items],
             "ids": [item["id"] for item in items],
         }

@@ -42,10 +42,19 @@ frames. The answer loss says only which way to go, so a tower trained from it al
 to tell a stove from a fridge; stopping "next to the stove" needs exactly that. Samples without
 the ground truth are left out of it; names outside `object_names` (ones the training data never
 shows, e.g. in validation data) are ignored.
+
+Goal-match loss (match_weight > 0, training only): a linear head reads the LM's hidden state
+where the answer starts (like the progress head) and predicts whether the object the
+instruction's last sentence names (`named_goal`: "Stop next to the stove." -> "stove") is in
+the current view within match_range_m (binary cross-entropy, mean over rows). That is the
+comparison a stop needs, between the goal the instruction names and what the view shows; the
+answer loss asks for it only at the rare stop decisions, this target at every decision. Rows
+whose last sentence names no known object, or without the ground truth, are left out.
 """
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Sequence
 
 import torch
@@ -64,7 +73,8 @@ class SftObjective(nn.Module):
     def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0,
                  progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0),
                  objects_weight: float = 0.0, object_names: Sequence[str] = (),
-                 objects_ranges_m: Sequence[float] = (2.0, 4.0, 8.0)):
+                 objects_ranges_m: Sequence[float] = (2.0, 4.0, 8.0), match_weight: float = 0.0,
+                 match_range_m: float = 3.0):
         super().__init__()
         self.model = model
         self.share_prefix = share_prefix  # False: every row runs its whole sequence (reference path)
@@ -83,15 +93,22 @@ class SftObjective(nn.Module):
         self.objects_weight = float(objects_weight)
         self.objects_head: nn.Linear | None = None
         self.object_names = tuple(object_names)
-        if self.objects_weight > 0:
+        self.match_weight = float(match_weight)
+        self.match_range_m = float(match_range_m)
+        self.match_head: nn.Linear | None = None
+        if self.match_weight > 0:
+            self.match_head = nn.Linear(hidden_size, 1)
+        if self.objects_weight > 0 or self.match_weight > 0:
             if not self.object_names or len(set(self.object_names)) != len(self.object_names):
                 raise ValueError(f"the object loss needs distinct object names, got {list(self.object_names)}")
             self.objects_ranges = tuple(check_edges(objects_ranges_m, "objects_ranges_m"))
+        if self.objects_weight > 0:
             self.objects_head = nn.Linear(view_size, len(self.object_names) * len(self.objects_ranges))
 
     def heads(self) -> dict[str, nn.Module]:
         """The training-only heads by name (saved with the training state, never in the model)."""
-        named = {"aux_head": self.aux_head, "progress_head": self.progress_head, "objects_head": self.objects_head}
+        named = {"aux_head": self.aux_head, "progress_head": self.progress_head, "objects_head": self.objects_head,
+                 "match_head": self.match_head}
         return {k: v for k, v in named.items() if v is not None}
 
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -127,16 +144,24 @@ class SftObjective(nn.Module):
         lm_loss = F.cross_entropy(logits, goal)
         wrong = (logits.argmax(dim=-1) != goal).float()
         per_sample_wrong = torch.zeros(b, device=device).index_add_(0, sel.nonzero()[:, 0], wrong)
-        loss, aux, progress, objects = lm_loss, lm_loss.new_zeros(()), lm_loss.new_zeros(()), lm_loss.new_zeros(())
+        loss = lm_loss
+        aux, progress, objects, match = (lm_loss.new_zeros(()) for _ in range(4))
         current = visual[[slots[-1] for slots in frame_index]]  # (B, T, H): each sample's current view
+        # Row i's answer starts at L_i - answer_len_i; the position before it predicts it.
+        at = torch.tensor([e.shape[0] - n - 1 for e, n in zip(embeds, batch["answer_len"])], device=device)
+        answer_state = hidden[torch.arange(b, device=device), at]  # (B, H): seen every frame and the instruction
+        if self.match_head is not None:
+            rows, target = self.match_target(batch["instructions"], batch["visible_objects"])
+            if rows:
+                logit = self.match_head(answer_state[rows]).float()[:, 0]  # (B',)
+                match = F.binary_cross_entropy_with_logits(logit, target.to(device))
+                loss = loss + self.match_weight * match
         if self.progress_head is not None:
             distance = torch.tensor([math.nan if d is None else float(d) for d in batch["goal_distance"]],
                                     device=device)  # (B,) m; nan = not recorded
             known = torch.isfinite(distance)
             if bool(known.any()):
-                # Row i's answer starts at L_i - answer_len_i; the position before it predicts it.
-                at = torch.tensor([e.shape[0] - n - 1 for e, n in zip(embeds, batch["answer_len"])], device=device)
-                h = hidden[torch.arange(b, device=device), at][known]  # (B', H)
+                h = answer_state[known]  # (B', H)
                 bins = torch.bucketize(distance[known], self.progress_edges, right=True)  # (B',) class per row
                 progress = F.cross_entropy(self.progress_head(h).float(), bins)
                 loss = loss + self.progress_weight * progress
@@ -154,8 +179,21 @@ class SftObjective(nn.Module):
                 objects = per_label.sum(dim=(1, 2)).mean()
                 loss = loss + self.objects_weight * objects
         return {"loss": loss, "lm_loss": lm_loss.detach(), "aux_loss": aux.detach(),
-                "progress_loss": progress.detach(), "objects_loss": objects.detach(), "tokens": sel.sum(),
-                "exact": per_sample_wrong == 0}
+                "progress_loss": progress.detach(), "objects_loss": objects.detach(), "match_loss": match.detach(),
+                "tokens": sel.sum(), "exact": per_sample_wrong == 0}
+
+    def match_target(self, instructions: Sequence[str], seen: Sequence[dict[str, float] | None]
+                     ) -> tuple[list[int], torch.Tensor]:
+        """Rows with a goal-match label and their labels (B',) float 0/1: the object the row's
+        instruction names last is in view within match_range_m."""
+        rows, labels = [], []
+        for i, (text, objects) in enumerate(zip(instructions, seen)):
+            goal = named_goal(text, self.object_names)
+            if goal is None or objects is None:
+                continue
+            rows.append(i)
+            labels.append(float(goal in objects and objects[goal] <= self.match_range_m))
+        return rows, torch.tensor(labels)
 
     def objects_target(self, seen: Sequence[dict[str, float]]) -> torch.Tensor:
         """(F, N, R) float 0/1: frame f shows an object named object_names[n] within objects_ranges[r] m."""
@@ -185,6 +223,18 @@ class SftObjective(nn.Module):
         tail = decoder(inputs_embeds=x[:, shared:], attention_mask=mask, **cache_kwargs(decoder, cache),
                        use_cache=True).last_hidden_state  # (B, L - P, H)
         return torch.cat([head.expand(b, -1, -1), tail], dim=1)
+
+
+def named_goal(instruction: str, names: Sequence[str]) -> str | None:
+    """The object name (one of `names`, the longest if several) that the instruction's last
+    sentence mentions as a whole phrase, e.g. "... Stop next to the green box." -> "green box";
+    None when it names none."""
+    sentences = [t for t in re.split(r"[.!?]+", instruction.lower()) if t.strip()]
+    if not sentences:
+        return None
+    last = " " + re.sub(r"[^a-z0-9 ]+", " ", sentences[-1]) + " "
+    found = [n for n in names if f" {n.lower()} " in last]
+    return max(found, key=len) if found else None
 
 
 def _shared_prefix(input_ids: list[list[int]]) -> int:

@@ -147,14 +147,19 @@ class AuxConfig:
     # simulator's ground truth; 0 = off). Needs SFT data with visible_objects (embedded simulator).
     objects_weight: float = 0.0
     objects_ranges_m: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])  # "in view within r" (m)
+    # The LM's state where the answer starts -> is the object the instruction's last sentence
+    # names in view within match_range_m (0 = off). Needs SFT data with visible_objects.
+    match_weight: float = 0.0
+    match_range_m: float = 3.0
 
     def __post_init__(self) -> None:
-        for name in ("vision_weight", "progress_weight", "objects_weight"):
+        for name in ("vision_weight", "progress_weight", "objects_weight", "match_weight"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise ValueError(f"aux.{name} must be a finite number >= 0, got {value!r}")
         check_edges(self.progress_edges_m, "aux.progress_edges_m")
         check_edges(self.objects_ranges_m, "aux.objects_ranges_m")
+        check_edges([self.match_range_m], "aux.match_range_m")
 
 
 def check_edges(edges, name: str) -> list[float]:

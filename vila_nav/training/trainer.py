@@ -216,10 +216,12 @@ def _train(cfg: TrainConfig) -> TrainResult:
                  "(build the SFT data with frame_size=%d to skip that)", sorted(shapes), size, size)
     if cfg.aux.progress_weight > 0:
         _require_distances(store)
-    object_names = _object_names(store) if cfg.aux.objects_weight > 0 else ()
+    uses_objects = cfg.aux.objects_weight > 0 or cfg.aux.match_weight > 0
+    object_names = _object_names(store) if uses_objects else ()
     objective = SftObjective(model, aux_weight=cfg.aux.vision_weight, progress_weight=cfg.aux.progress_weight,
                              progress_edges_m=cfg.aux.progress_edges_m, objects_weight=cfg.aux.objects_weight,
-                             object_names=object_names, objects_ranges_m=cfg.aux.objects_ranges_m)
+                             object_names=object_names, objects_ranges_m=cfg.aux.objects_ranges_m,
+                             match_weight=cfg.aux.match_weight, match_range_m=cfg.aux.match_range_m)
     if resume_ckpt is not None:
         for name, head in objective.heads().items():
             _load_head(head, resume_ckpt / STATE_DIR / f"{name}{HEAD_SUFFIX}")
@@ -290,7 +292,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
             result = objective(batch)
             acc.backward(result["loss"] / cfg.grad_accum)
         pending.append(torch.stack([result["lm_loss"], result["aux_loss"], result["progress_loss"],
-                                    result["objects_loss"]]))
+                                    result["objects_loss"], result["match_loss"]]))
         samples_done += len(batch["answers"]) * world
         micro += 1
         if not last_micro:
@@ -301,9 +303,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        # (lm, aux, progress, objects) losses, mean over micro-steps and processes
+        # (lm, aux, progress, objects, match) losses, mean over micro-steps and processes
         lm_aux = acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean")
-        loss, aux_loss, progress_loss, objects_loss = (float(v) for v in lm_aux)
+        loss, aux_loss, progress_loss, objects_loss, match_loss = (float(v) for v in lm_aux)
         pending = []
         losses.append(loss)
         now = time.perf_counter()
@@ -320,6 +322,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
                 row["progress_loss"] = progress_loss
             if unwrapped.objects_head is not None:
                 row["objects_loss"] = objects_loss
+            if unwrapped.match_head is not None:
+                row["match_loss"] = match_loss
             rows.append(row)
             _append_row(log_path, row)
             if bar is not None:
@@ -404,12 +408,13 @@ def _object_names(store) -> tuple[str, ...]:
     run (same data) gets the same head. Fails up front, naming the data, if a sample lacks them."""
     missing = sorted({store.paths[s.dataset] for s in store.samples if s.visible_objects is None}, key=str)
     if missing:
-        raise TrainError(f"aux.objects_weight > 0 needs SFT data that records visible_objects; {', '.join(map(str, missing))} "
+        raise TrainError(f"aux.objects_weight / aux.match_weight > 0 need SFT data that records visible_objects; "
+                         f"{', '.join(map(str, missing))} "
                          "does not (built by an older build-sft, or from a simulator that does not know them): rebuild "
-                         "it with `vila-nav build-sft` on the embedded simulator, or set aux.objects_weight=0")
+                         "it with `vila-nav build-sft` on the embedded simulator, or set them to 0")
     names = sorted({name for s in store.samples for name in s.visible_objects})
     if not names:
-        raise TrainError("aux.objects_weight > 0 but no training sample shows a named object")
+        raise TrainError("aux.objects_weight / aux.match_weight > 0 but no training sample shows a named object")
     return tuple(names)
 
 
