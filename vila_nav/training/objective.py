@@ -68,7 +68,7 @@ from vila_nav.training.train_config import check_edges
 
 class SftObjective(nn.Module):
     """Wraps a VilaModel; forward(batch) -> {"loss", "lm_loss", "aux_loss", "progress_loss",
-    "objects_loss", "tokens", "exact" (B,) bool}."""
+    "objects_loss", "match_loss", "tokens", "exact" (B,) bool}."""
 
     def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0,
                  progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0),
@@ -100,7 +100,7 @@ class SftObjective(nn.Module):
             self.match_head = nn.Linear(hidden_size, 1)
         if self.objects_weight > 0 or self.match_weight > 0:
             if not self.object_names or len(set(self.object_names)) != len(self.object_names):
-                raise ValueError(f"the object loss needs distinct object names, got {list(self.object_names)}")
+                raise ValueError(f"the object and goal-match losses need distinct object names, got {list(self.object_names)}")
             self.objects_ranges = tuple(check_edges(objects_ranges_m, "objects_ranges_m"))
         if self.objects_weight > 0:
             self.objects_head = nn.Linear(view_size, len(self.object_names) * len(self.objects_ranges))

@@ -8,9 +8,10 @@ Two measures:
   path with the feature cache), parsed with vila_nav.actions.parse_action and compared with the
   parsed label ("action accuracy": the same action, whatever the wording), plus how many
   outputs did not parse.
-With the object loss on (aux.objects_weight) and validation data that records visible_objects,
-the teacher-forced pass also reports the object head's loss per frame (val_objects_loss, the
-training loss's units): whether what the tower learnt about the objects holds on held-out views.
+With the object or goal-match loss on (aux.objects_weight, aux.match_weight) and validation data
+that records visible_objects, the teacher-forced pass also reports their heads' losses
+(val_objects_loss per frame, val_match_loss per labelled decision; the training loss's units):
+whether what the heads learnt holds on held-out decisions.
 Samples are taken in file order (no weights, no shuffling), so numbers are comparable between
 runs on the same set.
 """
@@ -34,7 +35,7 @@ def validate(objective: torch.nn.Module, dataset, collator, *, batch_size: int, 
     objective.eval()
     n = min(len(dataset), int(max_samples))
     loss_sum, tokens, exact = 0.0, 0, 0
-    objects_sum, object_frames = 0.0, 0  # the object head's summed loss and the frames it scored
+    head_sums = {"objects": [0.0, 0], "match": [0.0, 0]}  # head -> [summed loss, rows it scored]
     per_label: dict[str, list[int]] = {}
     try:
         for start in range(0, n, batch_size):
@@ -46,9 +47,10 @@ def validate(objective: torch.nn.Module, dataset, collator, *, batch_size: int, 
             loss_sum += float(out.get("lm_loss", out["loss"])) * t  # the LM's loss (no auxiliary term)
             tokens += t
             if getattr(objective, "objects_head", None) is not None:
-                scored = sum(seen is not None for seen in batch["visible_objects"])
-                objects_sum += float(out["objects_loss"]) * scored
-                object_frames += scored
+                _add(head_sums["objects"], out["objects_loss"], sum(seen is not None for seen in batch["visible_objects"]))
+            if getattr(objective, "match_head", None) is not None:
+                rows, _ = objective.match_target(batch["instructions"], batch["visible_objects"])
+                _add(head_sums["match"], out["match_loss"], len(rows))
             for answer, ok in zip(batch["answers"], out["exact"].tolist()):
                 per_label.setdefault(answer, [0, 0])
                 per_label[answer][0] += int(ok)
@@ -73,9 +75,16 @@ def validate(objective: torch.nn.Module, dataset, collator, *, batch_size: int, 
         "val_exact": exact / max(n, 1),
         "val_exact_per_label": {a: c[0] / c[1] for a, c in sorted(per_label.items())},
     }
-    if object_frames:
-        result["val_objects_loss"] = objects_sum / object_frames
+    for name, (total, rows) in head_sums.items():
+        if rows:
+            result[f"val_{name}_loss"] = total / rows
     if k:
         result.update({"val_decoded": k, "val_action_acc": decoded["correct"] / k,
                        "val_unparseable": decoded["unparseable"] / k})
     return result
+
+
+def _add(acc: list, mean_loss: torch.Tensor, rows: int) -> None:
+    """Accumulate a batch's mean head loss over its `rows` scored rows into acc = [sum, rows]."""
+    acc[0] += float(mean_loss) * rows
+    acc[1] += rows
