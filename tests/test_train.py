@@ -55,6 +55,22 @@ def data(tmp_path_factory) -> dict[str, Path]:
     return {"train": write_synthetic_sft(root / "train"), "val": write_synthetic_sft(root / "val", episodes=2, seed=1)}
 
 
+def write_one_decision_sft(path: Path, decision: Decision) -> Path:
+    """A one-sample SFT dataset (e.g. a decision without the fields an older build-sft lacked)."""
+    writer = SftWriter(path, num_frames=8, frame_size=0, encoding="png", shard_rollouts=3)
+    ep = types.SimpleNamespace(episode_id="0", scene_id="house_0000", instruction=types.SimpleNamespace(text="Stop."))
+    writer.add_rollout(ep, [_colour(0)], [decision])
+    return writer.finish([1], config={}, generator="tests/test_train")
+
+
+@torch.no_grad()
+def answer_states(model, items: list) -> torch.Tensor:
+    """(B, H) the LM's last hidden state at the end of each item's prompt, through the inference
+    path (model.inputs_embeds): the state that predicts the answer's first token."""
+    return torch.stack([model.llm(inputs_embeds=model.inputs_embeds(it["frames"], it["instruction"]),
+                                  output_hidden_states=True).hidden_states[-1][0, -1] for it in items])
+
+
 def _cfg(out: Path, data: dict, *overrides: str) -> TrainConfig:
     return compose(TrainConfig, "train", [
         f"output_dir={out}", f"data.train=[{data['train']}]", f"data.val={data['val']}", "model.preset=tiny",
@@ -202,9 +218,8 @@ def test_progress_loss_reads_the_state_where_the_answer_starts(data, tmp_path):
     obj = SftObjective(model, progress_weight=0.5, progress_edges_m=[1, 2, 3, 5, 8])
     out = obj(batch)
     torch.testing.assert_close(out["lm_loss"], plain["lm_loss"])
-    with torch.no_grad():  # by hand, through the inference path: the prompt's last position
-        h = torch.stack([model.llm(inputs_embeds=model.inputs_embeds(it["frames"], it["instruction"]),
-                                   output_hidden_states=True).hidden_states[-1][0, -1] for it in items])
+    h = answer_states(model, items)  # by hand, through the inference path: the prompt's last position
+    with torch.no_grad():
         want = F.cross_entropy(obj.progress_head(h), torch.tensor([4, 4, 3, 1]))  # bins of 7.5, 6, 3, 1.5 m
     torch.testing.assert_close(out["progress_loss"], want, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
@@ -218,11 +233,7 @@ def test_progress_loss_reads_the_state_where_the_answer_starts(data, tmp_path):
         part = F.cross_entropy(obj.progress_head(h[1:]), torch.tensor([4, 3, 1]))
         torch.testing.assert_close(obj(batch)["progress_loss"], part, rtol=1e-4, atol=1e-5)
     # Data built before goal_distance_m existed: a clear error before any training.
-    old = tmp_path / "old"
-    writer = SftWriter(old, num_frames=8, frame_size=0, encoding="png", shard_rollouts=3)
-    ep = types.SimpleNamespace(episode_id="0", scene_id="house_0000", instruction=types.SimpleNamespace(text="Stop."))
-    writer.add_rollout(ep, [_colour(0)], [Decision(0, ANSWERS[0], None, (), "expert")])
-    writer.finish([1], config={}, generator="tests/test_train")
+    old = write_one_decision_sft(tmp_path / "old", Decision(0, ANSWERS[0], None, (), "expert"))
     assert SftDataset(old).samples[0].goal_distance_m is None
     with pytest.raises(TrainError, match="goal_distance_m.*rebuild"):
         train(_cfg(tmp_path / "run", {"train": old, "val": data["val"]}, "aux.progress_weight=1"))
@@ -274,11 +285,7 @@ def test_object_loss_reads_the_current_view(data, tmp_path):
     with pytest.raises(ValueError, match="distinct object names"):
         SftObjective(model, objects_weight=1.0, object_names=[])
     # Data without the ground truth (older data, or habitat's): a clear error before any training.
-    old = tmp_path / "old"
-    writer = SftWriter(old, num_frames=8, frame_size=0, encoding="png", shard_rollouts=3)
-    ep = types.SimpleNamespace(episode_id="0", scene_id="house_0000", instruction=types.SimpleNamespace(text="Stop."))
-    writer.add_rollout(ep, [_colour(0)], [Decision(0, ANSWERS[0], None, (), "expert", 1.0)])
-    writer.finish([1], config={}, generator="tests/test_train")
+    old = write_one_decision_sft(tmp_path / "old", Decision(0, ANSWERS[0], None, (), "expert", 1.0))
     assert SftDataset(old).samples[0].visible_objects is None
     with pytest.raises(TrainError, match="visible_objects.*rebuild"):
         train(_cfg(tmp_path / "run", {"train": old, "val": data["val"]}, "aux.objects_weight=1"))
@@ -310,9 +317,8 @@ def test_goal_match_loss_compares_the_named_goal_with_the_view(data):
     torch.testing.assert_close(out["lm_loss"], plain["lm_loss"])
     want_target = torch.tensor([float(it["visible_objects"]["red box"] <= 3.0) for it in items])
     assert 0 < want_target.sum() < 4  # both labels occur
-    with torch.no_grad():  # by hand, through the inference path: the prompt's last position
-        h = torch.stack([model.llm(inputs_embeds=model.inputs_embeds(it["frames"], it["instruction"]),
-                                   output_hidden_states=True).hidden_states[-1][0, -1] for it in items])
+    h = answer_states(model, items)  # by hand, through the inference path: the prompt's last position
+    with torch.no_grad():
         want = F.binary_cross_entropy_with_logits(obj.match_head(h)[:, 0], want_target)
     torch.testing.assert_close(out["match_loss"], want, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)

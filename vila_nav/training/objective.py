@@ -68,7 +68,8 @@ from vila_nav.training.train_config import check_edges
 
 class SftObjective(nn.Module):
     """Wraps a VilaModel; forward(batch) -> {"loss", "lm_loss", "aux_loss", "progress_loss",
-    "objects_loss", "match_loss", "tokens", "exact" (B,) bool}."""
+    "objects_loss", "match_loss", "objects_rows", "match_rows" (how many rows those two losses
+    scored: int), "tokens", "exact" (B,) bool}."""
 
     def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0,
                  progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0),
@@ -98,11 +99,11 @@ class SftObjective(nn.Module):
         self.match_head: nn.Linear | None = None
         if self.match_weight > 0:
             self.match_head = nn.Linear(hidden_size, 1)
-        if self.objects_weight > 0 or self.match_weight > 0:
-            if not self.object_names or len(set(self.object_names)) != len(self.object_names):
-                raise ValueError(f"the object and goal-match losses need distinct object names, got {list(self.object_names)}")
-            self.objects_ranges = tuple(check_edges(objects_ranges_m, "objects_ranges_m"))
+        if (self.objects_weight > 0 or self.match_weight > 0) and (
+                not self.object_names or len(set(self.object_names)) != len(self.object_names)):
+            raise ValueError(f"the object and goal-match losses need distinct object names, got {list(self.object_names)}")
         if self.objects_weight > 0:
+            self.objects_ranges = tuple(check_edges(objects_ranges_m, "objects_ranges_m"))
             self.objects_head = nn.Linear(view_size, len(self.object_names) * len(self.objects_ranges))
 
     def heads(self) -> dict[str, nn.Module]:
@@ -150,10 +151,11 @@ class SftObjective(nn.Module):
         # Row i's answer starts at L_i - answer_len_i; the position before it predicts it.
         at = torch.tensor([e.shape[0] - n - 1 for e, n in zip(embeds, batch["answer_len"])], device=device)
         answer_state = hidden[torch.arange(b, device=device), at]  # (B, H): seen every frame and the instruction
+        match_rows: list[int] = []
         if self.match_head is not None:
-            rows, target = self.match_target(batch["instructions"], batch["visible_objects"])
-            if rows:
-                logit = self.match_head(answer_state[rows]).float()[:, 0]  # (B',)
+            match_rows, target = self.match_target(batch["instructions"], batch["visible_objects"])
+            if match_rows:
+                logit = self.match_head(answer_state[match_rows]).float()[:, 0]  # (B',)
                 match = F.binary_cross_entropy_with_logits(logit, target.to(device))
                 loss = loss + self.match_weight * match
         if self.progress_head is not None:
@@ -170,17 +172,19 @@ class SftObjective(nn.Module):
             if bool((kinds != IGNORE_INDEX).any()):
                 aux = F.cross_entropy(self.aux_head(current.flatten(1)).float(), kinds, ignore_index=IGNORE_INDEX)
                 loss = loss + self.aux_weight * aux
+        objects_rows: list[int] = []
         if self.objects_head is not None:
-            rows = [i for i, seen in enumerate(batch["visible_objects"]) if seen is not None]
-            if rows:
-                target = self.objects_target([batch["visible_objects"][i] for i in rows]).to(device)  # (B', N, R)
-                logits = self.objects_head(current[rows].flatten(1)).float().view(target.shape)
+            objects_rows = [i for i, seen in enumerate(batch["visible_objects"]) if seen is not None]
+            if objects_rows:
+                target = self.objects_target([batch["visible_objects"][i] for i in objects_rows]).to(device)  # (B', N, R)
+                logits = self.objects_head(current[objects_rows].flatten(1)).float().view(target.shape)
                 per_label = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
                 objects = per_label.sum(dim=(1, 2)).mean()
                 loss = loss + self.objects_weight * objects
         return {"loss": loss, "lm_loss": lm_loss.detach(), "aux_loss": aux.detach(),
                 "progress_loss": progress.detach(), "objects_loss": objects.detach(), "match_loss": match.detach(),
-                "tokens": sel.sum(), "exact": per_sample_wrong == 0}
+                "objects_rows": len(objects_rows), "match_rows": len(match_rows), "tokens": sel.sum(),
+                "exact": per_sample_wrong == 0}
 
     def match_target(self, instructions: Sequence[str], seen: Sequence[dict[str, float] | None]
                      ) -> tuple[list[int], torch.Tensor]:

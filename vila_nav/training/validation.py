@@ -46,11 +46,11 @@ def validate(objective: torch.nn.Module, dataset, collator, *, batch_size: int, 
             t = int(out["tokens"])
             loss_sum += float(out.get("lm_loss", out["loss"])) * t  # the LM's loss (no auxiliary term)
             tokens += t
-            if getattr(objective, "objects_head", None) is not None:
-                _add(head_sums["objects"], out["objects_loss"], sum(seen is not None for seen in batch["visible_objects"]))
-            if getattr(objective, "match_head", None) is not None:
-                rows, _ = objective.match_target(batch["instructions"], batch["visible_objects"])
-                _add(head_sums["match"], out["match_loss"], len(rows))
+            for name, acc in head_sums.items():  # a batch mean over the rows the head scored
+                rows = int(out.get(f"{name}_rows", 0))
+                if rows:
+                    acc[0] += float(out[f"{name}_loss"]) * rows
+                    acc[1] += rows
             for answer, ok in zip(batch["answers"], out["exact"].tolist()):
                 per_label.setdefault(answer, [0, 0])
                 per_label[answer][0] += int(ok)
@@ -82,9 +82,3 @@ def validate(objective: torch.nn.Module, dataset, collator, *, batch_size: int, 
         result.update({"val_decoded": k, "val_action_acc": decoded["correct"] / k,
                        "val_unparseable": decoded["unparseable"] / k})
     return result
-
-
-def _add(acc: list, mean_loss: torch.Tensor, rows: int) -> None:
-    """Accumulate a batch's mean head loss over its `rows` scored rows into acc = [sum, rows]."""
-    acc[0] += float(mean_loss) * rows
-    acc[1] += rows
