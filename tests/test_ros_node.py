@@ -90,7 +90,10 @@ def test_cmd_vel_rate_holds_while_the_model_thinks(rig, models):
     r.probe.instruct("go to the kitchen")
     first = r.probe.wait_status(lambda s: s.state == "thinking" and s.queries >= 1, 20.0)
     t0 = time.monotonic()
-    time.sleep(3.0)
+    # A window of at least 3 s that holds at least one more finished model call: waiting for the
+    # call (not a fixed sleep) keeps this independent of how slow one call is on a loaded machine.
+    r.probe.wait_status(lambda s: s.queries > first.queries, 30.0)
+    time.sleep(max(0.0, t0 + 3.0 - time.monotonic()))
     t1 = time.monotonic()
     last = r.probe.status
     cmds = r.probe.cmds_between(t0, t1)
