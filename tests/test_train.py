@@ -293,6 +293,63 @@ def test_object_loss_reads_the_current_view(data, tmp_path):
         compose(TrainConfig, "train", ["aux.objects_ranges_m=[4.0,2.0]"])
 
 
+def test_name_head_scores_views_by_their_likeness_to_the_names_words(data, tmp_path):
+    """aux.objects_head=names: logit[f, n, r] = scale[r] x max over the current frame's visual
+    tokens of cos(token, mean input embedding of the name's words as the instructions spell them)
+    + bias[n, r]; the same labels and reduction as the linear head; gradients reach the tower and
+    the names' word embeddings; its state is scale and bias only."""
+    import torch.nn.functional as F
+    from safetensors.torch import load_file
+
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import DecisionDataset, SftCollator
+    from vila_nav.training.name_head import NameGroundedHead
+    from vila_nav.training.objective import SftObjective
+    from vila_nav.training.store import SftDataset
+    from vila_nav.training.trainer import train
+
+    model = build_model(TINY, seed=2)
+    ds = DecisionDataset(SftDataset(data["train"]))
+    items = [ds[i] for i in (0, 1, 5, 6)]
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)(items)
+    names, ranges = ["blue ball", "red box"], [1.0, 4.0]
+    obj = SftObjective(model, objects_weight=0.5, object_names=names, objects_ranges_m=ranges, objects_head="names")
+    with torch.no_grad():
+        obj.objects_head.scale.copy_(torch.tensor([7.0, 12.0]))  # distinct per range, so the test sees the layout
+        obj.objects_head.bias.copy_(torch.arange(4.0) - 2.0)
+    out = obj(batch)
+    # By hand, through the inference path. The name's tokens are the ones the LM reads in the
+    # instruction ("Walk to the red box in room 0."), after a space.
+    ids = [model.tokenizer(" " + n, add_special_tokens=False).input_ids for n in names]
+    text = model.tokenizer(items[0]["instruction"], add_special_tokens=False).input_ids
+    assert any(text[i: i + len(ids[1])] == ids[1] for i in range(len(text)))
+    table = model.llm.get_input_embeddings().weight.detach()
+    with torch.no_grad():
+        words = torch.stack([table[i].mean(dim=0) for i in ids])  # (N, H)
+        current = torch.stack([model.encode_frame(it["frames"][-1]) for it in items])  # (F, T, H)
+        cos = F.cosine_similarity(current[:, :, None, :], words[None, None], dim=-1).amax(dim=1)  # (F, N)
+        logits = cos[..., None] * torch.tensor([7.0, 12.0]) + (torch.arange(4.0) - 2.0).view(2, 2)
+        target = obj.objects_target([it["visible_objects"] for it in items])
+        want = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(dim=(1, 2)).mean()
+    torch.testing.assert_close(out["objects_loss"], want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
+    out["loss"].backward()  # pulls the views and the words together: both get the signal
+    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
+    assert model.llm.get_input_embeddings().weight.grad[ids[1]].abs().sum() > 0
+    assert set(obj.objects_head.state_dict()) == {"scale", "bias"}  # the name ids are rebuilt, not saved
+    with pytest.raises(ValueError, match="objects_head"):
+        SftObjective(model, objects_weight=0.5, object_names=names, objects_head="mlp")
+    with pytest.raises(ValueError, match="aux.objects_head"):
+        compose(TrainConfig, "train", ["aux.objects_head=mlp"])
+    # The trainer builds it from the config and saves its state for resuming.
+    cfg = _cfg(tmp_path / "run", data, "aux.objects_weight=0.5", "aux.objects_head=names", "max_steps=2",
+               "save_every=2", "val.every=2")
+    train(cfg)
+    saved = load_file(str(tmp_path / "run" / "checkpoints" / "step-0000002" / "trainer_state" / "objects_head.safetensors"))
+    assert set(saved) == {"scale", "bias"} and saved["bias"].shape == (2 * 3,)  # red box, blue ball x 3 ranges
+    NameGroundedHead([[1], [2]], 3).load_state_dict(saved)  # strict
+
+
 def test_goal_match_loss_compares_the_named_goal_with_the_view(data):
     """aux.match_weight: loss += w x BCE(head(LM state before the answer), "the object the last
     sentence names is in view within match_range_m"); rows naming no known object are left out."""

@@ -41,7 +41,9 @@ data; vila_nav.scenes.visibility). Binary cross-entropy, summed over names and r
 frames. The answer loss says only which way to go, so a tower trained from it alone has no reason
 to tell a stove from a fridge; stopping "next to the stove" needs exactly that. Samples without
 the ground truth are left out of it; names outside `object_names` (ones the training data never
-shows, e.g. in validation data) are ignored.
+shows, e.g. in validation data) are ignored. objects_head="names" scores the same labels with a
+head tied to the LM's word embeddings instead of a free linear layer (name_head.py: the visual
+tokens learn to resemble the words that name what they show).
 
 Goal-match loss (match_weight > 0, training only): a linear head reads the LM's hidden state
 where the answer starts (like the progress head) and predicts whether the object the
@@ -63,7 +65,11 @@ from torch import nn
 
 from vila_nav.model.kv_cache import cache_kwargs
 from vila_nav.training.collate import AUX_KINDS, IGNORE_INDEX
+from vila_nav.training.name_head import NameGroundedHead, name_token_ids
 from vila_nav.training.train_config import check_edges
+
+
+OBJECT_HEADS = ("linear", "names")  # aux.objects_head
 
 
 class SftObjective(nn.Module):
@@ -74,8 +80,8 @@ class SftObjective(nn.Module):
     def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0,
                  progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0),
                  objects_weight: float = 0.0, object_names: Sequence[str] = (),
-                 objects_ranges_m: Sequence[float] = (2.0, 4.0, 8.0), match_weight: float = 0.0,
-                 match_range_m: float = 3.0):
+                 objects_ranges_m: Sequence[float] = (2.0, 4.0, 8.0), objects_head: str = "linear",
+                 match_weight: float = 0.0, match_range_m: float = 3.0):
         super().__init__()
         self.model = model
         self.share_prefix = share_prefix  # False: every row runs its whole sequence (reference path)
@@ -92,7 +98,7 @@ class SftObjective(nn.Module):
             self.register_buffer("progress_edges", torch.tensor(edges), persistent=False)
             self.progress_head = nn.Linear(hidden_size, len(edges) + 1)
         self.objects_weight = float(objects_weight)
-        self.objects_head: nn.Linear | None = None
+        self.objects_head: nn.Module | None = None
         self.object_names = tuple(object_names)
         self.match_weight = float(match_weight)
         self.match_range_m = float(match_range_m)
@@ -102,9 +108,16 @@ class SftObjective(nn.Module):
         if (self.objects_weight > 0 or self.match_weight > 0) and (
                 not self.object_names or len(set(self.object_names)) != len(self.object_names)):
             raise ValueError(f"the object and goal-match losses need distinct object names, got {list(self.object_names)}")
+        if objects_head not in OBJECT_HEADS:
+            raise ValueError(f"objects_head must be one of {list(OBJECT_HEADS)}, got {objects_head!r}")
+        self.objects_head_kind = objects_head
         if self.objects_weight > 0:
             self.objects_ranges = tuple(check_edges(objects_ranges_m, "objects_ranges_m"))
-            self.objects_head = nn.Linear(view_size, len(self.object_names) * len(self.objects_ranges))
+            if objects_head == "names":  # tied to the LM's word embeddings (name_head.py)
+                ids = name_token_ids(model.tokenizer, self.object_names)
+                self.objects_head = NameGroundedHead(ids, len(self.objects_ranges))
+            else:
+                self.objects_head = nn.Linear(view_size, len(self.object_names) * len(self.objects_ranges))
 
     def heads(self) -> dict[str, nn.Module]:
         """The training-only heads by name (saved with the training state, never in the model)."""
@@ -177,7 +190,11 @@ class SftObjective(nn.Module):
             objects_rows = [i for i, seen in enumerate(batch["visible_objects"]) if seen is not None]
             if objects_rows:
                 target = self.objects_target([batch["visible_objects"][i] for i in objects_rows]).to(device)  # (B', N, R)
-                logits = self.objects_head(current[objects_rows].flatten(1)).float().view(target.shape)
+                view = current[objects_rows]  # (B', T, H)
+                if self.objects_head_kind == "names":
+                    logits = self.objects_head(view, m.llm.get_input_embeddings())
+                else:
+                    logits = self.objects_head(view.flatten(1)).float().view(target.shape)
                 per_label = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
                 objects = per_label.sum(dim=(1, 2)).mean()
                 loss = loss + self.objects_weight * objects

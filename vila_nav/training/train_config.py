@@ -147,6 +147,9 @@ class AuxConfig:
     # simulator's ground truth; 0 = off). Needs SFT data with visible_objects (embedded simulator).
     objects_weight: float = 0.0
     objects_ranges_m: list[float] = field(default_factory=lambda: [2.0, 4.0, 8.0])  # "in view within r" (m)
+    # linear: a free linear layer on the view's tokens; names: tied to the LM's word embeddings
+    # (a name scores by how close the view's visual tokens come to its words; name_head.py).
+    objects_head: str = "linear"
     # The LM's state where the answer starts -> is the object the instruction's last sentence
     # names in view within match_range_m (0 = off). Needs SFT data with visible_objects.
     match_weight: float = 0.0
@@ -159,6 +162,8 @@ class AuxConfig:
                 raise ValueError(f"aux.{name} must be a finite number >= 0, got {value!r}")
         check_edges(self.progress_edges_m, "aux.progress_edges_m")
         check_edges(self.objects_ranges_m, "aux.objects_ranges_m")
+        if self.objects_head not in ("linear", "names"):
+            raise ValueError(f"aux.objects_head must be 'linear' or 'names', got {self.objects_head!r}")
         check_edges([self.match_range_m], "aux.match_range_m")
 
 

@@ -221,6 +221,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
     objective = SftObjective(model, aux_weight=cfg.aux.vision_weight, progress_weight=cfg.aux.progress_weight,
                              progress_edges_m=cfg.aux.progress_edges_m, objects_weight=cfg.aux.objects_weight,
                              object_names=object_names, objects_ranges_m=cfg.aux.objects_ranges_m,
+                             objects_head=cfg.aux.objects_head,
                              match_weight=cfg.aux.match_weight, match_range_m=cfg.aux.match_range_m)
     if resume_ckpt is not None:
         for name, head in objective.heads().items():
