@@ -66,10 +66,7 @@ from torch import nn
 from vila_nav.model.kv_cache import cache_kwargs
 from vila_nav.training.collate import AUX_KINDS, IGNORE_INDEX
 from vila_nav.training.name_head import NameGroundedHead, name_token_ids
-from vila_nav.training.train_config import check_edges
-
-
-OBJECT_HEADS = ("linear", "names")  # aux.objects_head
+from vila_nav.training.train_config import OBJECT_HEADS, check_edges
 
 
 class SftObjective(nn.Module):

@@ -134,6 +134,9 @@ class ValConfig:
             raise ValueError("val: every >= 0, max_samples >= 1, decode_samples >= 0, batch_size >= 1")
 
 
+OBJECT_HEADS = ("linear", "names")  # aux.objects_head: a free linear layer, or tied to the word embeddings
+
+
 @dataclass
 class AuxConfig:
     """Training-only auxiliary losses (vila_nav.training.objective); checkpoints never hold them."""
@@ -162,8 +165,8 @@ class AuxConfig:
                 raise ValueError(f"aux.{name} must be a finite number >= 0, got {value!r}")
         check_edges(self.progress_edges_m, "aux.progress_edges_m")
         check_edges(self.objects_ranges_m, "aux.objects_ranges_m")
-        if self.objects_head not in ("linear", "names"):
-            raise ValueError(f"aux.objects_head must be 'linear' or 'names', got {self.objects_head!r}")
+        if self.objects_head not in OBJECT_HEADS:
+            raise ValueError(f"aux.objects_head must be one of {list(OBJECT_HEADS)}, got {self.objects_head!r}")
         check_edges([self.match_range_m], "aux.match_range_m")
 
 
