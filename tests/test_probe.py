@@ -88,3 +88,63 @@ def test_mirrored_exchanges_left_and_right_only_as_words():
 
     assert mirrored("Left at the door, then turn right. Stop by the rightmost box on your left.") == \
         "Right at the door, then turn left. Stop by the rightmost box on your right."
+
+
+def test_auc_counts_ordered_pairs():
+    from vila_nav.training.probe import auc
+
+    assert auc([0.9, 0.8, 0.1, 0.2], [1, 1, 0, 0]) == 1.0
+    assert auc([0.1, 0.8, 0.9, 0.2], [1, 1, 0, 0]) == 0.25
+    assert auc([0.5, 0.5], [1, 0]) == 0.5  # ties count half
+
+
+def test_goal_match_probe_scores_the_training_heads_logit(tmp_path, capsys):
+    """--match-head: the head's logit at the state where the answer starts, own and swapped
+    instruction; its BCE against the own labels is the training objective's goal-match loss."""
+    import torch.nn.functional as F
+    from safetensors.torch import save_file
+
+    from vila_nav.cli import main
+    from vila_nav.model import load
+    from vila_nav.model.testing import make_tiny_checkpoint
+    from vila_nav.training.collate import DecisionDataset, SftCollator
+    from vila_nav.training.objective import SftObjective
+    from vila_nav.training.probe import load_match_head, run_match_probe
+
+    writer = SftWriter(tmp_path / "d", num_frames=8, frame_size=0, encoding="png", shard_rollouts=2)
+    forward = CANONICAL_OUTPUTS[2]
+    for e in range(3):  # the red box 1 + e, 3.5 + e, 6 + e m away along episode e; the blue ball at 6 m
+        goal = "blue ball" if e == 2 else "red box"
+        ep = types.SimpleNamespace(episode_id=str(e), scene_id="house_0000",
+                                   instruction=types.SimpleNamespace(text=f"Walk ahead. Stop by the {goal}."))
+        frames = [np.full((SIZE, SIZE, 3), 30 * (e + i), np.uint8) for i in range(3)]
+        decisions = [Decision(i, forward, None, (), "expert", 1.0, {"red box": 1.0 + 2.5 * i + e, "blue ball": 6.0})
+                     for i in range(3)]
+        writer.add_rollout(ep, frames, decisions)
+    data = writer.finish([1] * 9, config={}, generator="tests/test_probe")
+    model = load(make_tiny_checkpoint(tmp_path / "m", seed=2))
+    step = tmp_path / "run" / "checkpoints" / "step-0000004"
+    (step / "trainer_state").mkdir(parents=True)
+    head = torch.nn.Linear(model.llm.config.hidden_size, 1)
+    save_file(head.state_dict(), str(step / "trainer_state" / "match_head.safetensors"))
+    store = SftDataset(data)
+    got = run_match_probe(model, store, load_match_head(str(step), model.llm.config.hidden_size), range_m=3.0)
+    assert got.labels == [1, 0, 0, 1, 0, 0, 0, 0, 0]  # the red box within 3 m; never the blue ball
+    assert got.own != got.swapped  # another episode's instruction changes the state
+    # The objective's goal-match loss on the same decisions, through the training path.
+    obj = SftObjective(model, match_weight=1.0, object_names=["blue ball", "red box"], match_range_m=3.0)
+    obj.match_head.load_state_dict(head.state_dict())
+    ds = DecisionDataset(store)
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)([ds[i] for i in range(len(ds))])
+    with torch.no_grad():
+        want = obj(batch)["match_loss"]
+    probe_loss = F.binary_cross_entropy_with_logits(torch.tensor(got.own), torch.tensor(got.labels, dtype=torch.float))
+    torch.testing.assert_close(probe_loss, want, rtol=1e-4, atol=1e-5)
+    ckpt = tmp_path / "m"
+    assert main(["probe-instruction", str(ckpt), str(data), "--match-head", str(step)]) == 0
+    assert "goal-match head (9 decisions naming a recorded object, goal in view and near in 2): AUC" in capsys.readouterr().out
+    # A run without the head, or data without visible_objects: clear errors, exit code 2.
+    assert main(["probe-instruction", str(ckpt), str(data), "--match-head", str(tmp_path)]) == 2
+    assert "aux.match_weight > 0" in capsys.readouterr().err
+    assert main(["probe-instruction", str(ckpt), str(_data(tmp_path / "old")), "--match-head", str(step)]) == 2
+    assert "visible_objects" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """`vila-nav probe-instruction`: does a model read the instruction? The instruction-swap probe.
 
     vila-nav probe-instruction MODEL DATA [--decisions N] [--seed S] [--device D]
+        [--match-head STEP_CHECKPOINT [--match-range-m M] [--match-decisions N]]
 
 Teacher-forced on an SFT dataset's stored frames, the model scores every answer of the data's
 answer vocabulary (the sum of its tokens' log-probabilities after the prompt, normalised over
@@ -25,6 +26,16 @@ answers (greedy) once with the instruction and once with "left" and "right" exch
 A model that reads the side turns the expert's way with the first and the other way with the
 second; one that ignores it turns the same way with both (the two counts then add up to the
 number of decisions). Figures only; nothing is asserted.
+
+With `--match-head STEP_CHECKPOINT` (a training run's step checkpoint, whose trainer_state/ holds
+the goal-match head of `aux.match_weight`) it also asks whether that head reads the instruction.
+On expert decisions whose instruction's last sentence names an object the data records, it
+scores the head's logit once with the own instruction and once with another episode's, both
+against the own label (the named goal in view within --match-range-m): the AUC with the own
+instruction says how well the head predicts its target; if the AUC with another episode's
+instruction is as high, the head predicts it from the frames alone (for example "the episode
+is nearly over, so some landmark is close"), not by comparing the goal with the view. A head
+that reads the goal falls to about 0.5 there.
 """
 from __future__ import annotations
 
@@ -139,12 +150,7 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tu
         firsts.append(rollout[0])
         if len(rollout) > 1 and _kind(rollout[-1].answer) == STOP_KIND:
             stops.append((rollout[-1], rollout[-2]))
-    rng = np.random.default_rng(seed)
-
-    def other(s) -> str:
-        """Another episode's instruction, drawn uniformly."""
-        k = int(rng.integers(len(instructions) - 1))
-        return instructions[k + (k >= instructions.index(s.instruction))]
+    other = _other_instruction(instructions, np.random.default_rng(seed))
 
     def p(frames, instruction: str, answer: str) -> float:
         return float(answer_probabilities(model, frames, instruction, answers)[answers.index(answer)])
@@ -171,6 +177,94 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tu
     return [first, stop], mirror
 
 
+def _other_instruction(instructions: Sequence[str], rng: np.random.Generator):
+    """other(sample) -> another episode's instruction (of the sorted distinct `instructions`), uniformly."""
+    def other(s) -> str:
+        k = int(rng.integers(len(instructions) - 1))
+        return instructions[k + (k >= instructions.index(s.instruction))]
+    return other
+
+
+@dataclasses.dataclass
+class MatchHeadResult:
+    """The goal-match head's logits, own and swapped instruction, and the own labels (0/1)."""
+
+    own: list[float]
+    swapped: list[float]
+    labels: list[int]
+
+    def line(self) -> str:
+        n, pos = len(self.labels), sum(self.labels)
+        if pos in (0, n):
+            return f"goal-match head: {n} decisions with {pos} positive labels: no AUC (needs both labels)"
+        return (f"goal-match head ({n} decisions naming a recorded object, goal in view and near in {pos}): AUC "
+                f"{auc(self.own, self.labels):.3f} with the own instruction, {auc(self.swapped, self.labels):.3f} "
+                f"with another episode's (against the own labels; about 0.5 for a head that reads the goal)")
+
+
+def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
+    """Area under the ROC curve: P(a positive's score > a negative's), ties counting half."""
+    s, y = np.asarray(scores, float), np.asarray(labels, bool)
+    diff = s[y][:, None] - s[~y][None, :]  # (positives, negatives)
+    return float(((diff > 0) + 0.5 * (diff == 0)).mean())
+
+
+def load_match_head(step_checkpoint: str, hidden_size: int):
+    """The goal-match head (nn.Linear(H, 1)) saved in a step checkpoint's trainer_state/ (strict)."""
+    from pathlib import Path
+
+    import torch
+    from safetensors.torch import load_file
+
+    path = Path(step_checkpoint) / "trainer_state" / "match_head.safetensors"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: pass a step checkpoint (output_dir/checkpoints/step-N) of a run "
+                                f"with aux.match_weight > 0")
+    head = torch.nn.Linear(hidden_size, 1)
+    try:
+        head.load_state_dict(load_file(str(path)))
+    except RuntimeError as exc:  # missing / unexpected / wrongly shaped tensors
+        raise ValueError(f"{path}: not a goal-match head for this model ({exc})") from exc
+    return head.eval()
+
+
+def run_match_probe(model: Any, store: Any, head: Any, range_m: float = 3.0, decisions: int = 300,
+                    seed: int = 0) -> MatchHeadResult:
+    """The goal-match head on the first `decisions` expert decisions of `store` whose instruction's
+    last sentence names an object the data records (see the module docstring)."""
+    import torch
+
+    from vila_nav.training.objective import named_goal
+
+    names = sorted({n for s in store.samples if s.visible_objects for n in s.visible_objects})
+    if not names:
+        raise ValueError("the goal-match probe needs data that records visible_objects (a build-sft of this version "
+                         "in the embedded simulator)")
+    samples = [s for s in store.samples if s.source == "expert" and s.visible_objects is not None
+               and named_goal(s.instruction, names) is not None]
+    instructions = sorted({s.instruction for s in store.samples if s.source == "expert"})
+    if len(instructions) < 2:
+        raise ValueError("the probe swaps instructions between episodes: the data needs expert decisions of 2 episodes "
+                         "or more, with different instructions")
+    other = _other_instruction(instructions, np.random.default_rng(seed))
+    decoder = model.llm.get_decoder()
+
+    @torch.inference_mode()
+    def logit(frames, instruction: str) -> float:
+        state = decoder(inputs_embeds=model.inputs_embeds(frames, instruction)).last_hidden_state[0, -1]  # (H,)
+        return float(head(state.float().cpu())[0])  # the state where the answer starts, as in training
+
+    model.reset()
+    out = MatchHeadResult([], [], [])
+    for s in samples[:decisions]:
+        frames = store.frames(s)
+        goal = named_goal(s.instruction, names)
+        out.own.append(logit(frames, s.instruction))
+        out.swapped.append(logit(frames, other(s)))
+        out.labels.append(int(goal in s.visible_objects and s.visible_objects[goal] <= range_m))
+    return out
+
+
 def _kind(answer: str) -> str:
     action = parse_action(answer)
     return action.kind if action is not None else ""
@@ -184,9 +278,15 @@ def main(argv: list[str]) -> int:
     p.add_argument("--decisions", type=int, default=100, help="decisions per group (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the swapped-instruction draw")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--match-head", default="", metavar="STEP_CHECKPOINT",
+                   help="also probe the goal-match head saved in this step checkpoint's trainer_state/")
+    p.add_argument("--match-range-m", type=float, default=3.0, help="the run's aux.match_range_m (default 3.0)")
+    p.add_argument("--match-decisions", type=int, default=300, help="decisions for the goal-match probe (default 300)")
     args = p.parse_args(argv)
-    if args.decisions < 1:
-        p.error("--decisions must be >= 1")
+    if args.decisions < 1 or args.match_decisions < 1:
+        p.error("--decisions and --match-decisions must be >= 1")
+    if not args.match_range_m > 0:
+        p.error("--match-range-m must be > 0")
 
     from vila_nav.model import load
     from vila_nav.training.store import SftDataset
@@ -194,12 +294,15 @@ def main(argv: list[str]) -> int:
     try:  # SftFormatError and CheckpointError are ValueErrors
         store = SftDataset(args.data)
         model = load(args.model, device=args.device)
+        head = load_match_head(args.match_head, model.llm.config.hidden_size) if args.match_head else None
     except (FileNotFoundError, ValueError) as exc:
         print(f"vila-nav probe-instruction: {exc}", file=sys.stderr)
         return 2
     store.num_frames = model.num_frames
     try:
         groups, mirror = run_probe(model, store, args.decisions, args.seed)
+        match = None if head is None else run_match_probe(model, store, head, args.match_range_m,
+                                                          args.match_decisions, args.seed)
     except ValueError as exc:
         print(f"vila-nav probe-instruction: {exc}", file=sys.stderr)
         return 2
@@ -208,4 +311,6 @@ def main(argv: list[str]) -> int:
     for g in groups:
         print(g.row())
     print(f"\n{mirror.line()}")
+    if match is not None:
+        print(f"\n{match.line()}")
     return 0
