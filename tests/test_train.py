@@ -89,13 +89,17 @@ def _tensors(folder: Path) -> dict[str, torch.Tensor]:
     return out
 
 
+# Every training-only head on in the short runs, so resuming covers them all.
+RUN_HEADS = ("aux.progress_weight=0.5", "aux.objects_weight=0.1", "aux.match_weight=0.5", "aux.match_swapped=true")
+
+
 @pytest.fixture(scope="module")
 def runs(data, tmp_path_factory) -> dict:
     """One uninterrupted run, and the same run stopped after 5 steps and resumed."""
     from vila_nav.training.trainer import train
 
     root = tmp_path_factory.mktemp("runs")
-    heads = ("aux.progress_weight=0.5", "aux.objects_weight=0.1", "aux.match_weight=0.5")  # every head resumes too
+    heads = RUN_HEADS
     full = train(_cfg(root / "full", data, *heads))
     part1 = train(_cfg(root / "resumed", data, *heads, "stop_after_steps=5"))
     part2 = train(_cfg(root / "resumed", data, *heads))
@@ -390,6 +394,43 @@ def test_goal_match_loss_compares_the_named_goal_with_the_view(data):
         torch.testing.assert_close(obj(batch)["match_loss"], part, rtol=1e-4, atol=1e-5)
 
 
+def test_swapped_goal_match_rows_score_another_rows_instruction(data):
+    """aux.match_swapped: each goal-match row is also scored with the next goal-match row's
+    instruction (cyclic), at the state where that prompt's answer would start, labelled for that
+    instruction's goal in this row's view; match_swapped_loss is added with match_weight."""
+    import torch.nn.functional as F
+
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.collate import DecisionDataset, SftCollator
+    from vila_nav.training.objective import SftObjective
+    from vila_nav.training.store import SftDataset
+
+    model = build_model(TINY, seed=2)
+    ds = DecisionDataset(SftDataset(data["train"]))
+    items = [ds[i] for i in (0, 1, 5, 6, 7)]
+    items[1]["instruction"] = "Walk ahead. Stop by the blue ball."  # in view at 6 m in items 2-4 only
+    items[4]["instruction"] = "Walk to the kitchen."  # names no object: no row of its own, never swapped in
+    batch = SftCollator(model.tokenizer, model.image_processor, model.num_frames)(items)
+    names = ["blue ball", "red box"]
+    plain = SftObjective(model, match_weight=0.5, object_names=names, match_range_m=6.5)
+    obj = SftObjective(model, match_weight=0.5, object_names=names, match_range_m=6.5, match_swapped=True)
+    obj.match_head.load_state_dict(plain.match_head.state_dict())
+    out, ref = obj(batch), plain(batch)
+    torch.testing.assert_close(out["match_loss"], ref["match_loss"])  # the own rows are unchanged
+    assert out["match_rows"] == 4 and out["match_swapped_rows"] == 4 and ref["match_swapped_rows"] == 0
+    order = [1, 2, 3, 0]  # row k takes row order[k]'s instruction
+    swapped = [{"frames": items[k]["frames"], "instruction": items[j]["instruction"]} for k, j in enumerate(order)]
+    want_target = torch.tensor([1.0 if j == 1 and "blue ball" in items[k]["visible_objects"]
+                                else float(j != 1 and items[k]["visible_objects"]["red box"] <= 6.5)
+                                for k, j in enumerate(order)])
+    assert 0 < want_target.sum() < 4
+    h = answer_states(model, swapped)  # by hand, through the inference path
+    with torch.no_grad():
+        want = F.binary_cross_entropy_with_logits(obj.match_head(h)[:, 0], want_target)
+    torch.testing.assert_close(out["match_swapped_loss"], want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["loss"].detach(), ref["loss"].detach() + 0.5 * want, rtol=1e-4, atol=1e-5)
+
+
 def test_data_sources_select_expert_or_recovery_samples(data, tmp_path):
     """data.sources=[expert] is the "without recovery data" ablation: the same expert samples."""
     from vila_nav.training.store import SftDataset, SftFormatError
@@ -441,10 +482,11 @@ def test_short_run_loss_falls_and_checkpoints_reload(runs, data):
     assert (out / "loss_curve.png").stat().st_size > 1000 and (out / "config.yaml").is_file()
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert [row["loss"] for row in rows if "loss" in row] == r.losses
-    assert all(min(row["progress_loss"], row["aux_loss"], row["objects_loss"], row["match_loss"]) > 0
-               for row in rows if "loss" in row)
+    assert all(min(row["progress_loss"], row["aux_loss"], row["objects_loss"], row["match_loss"],
+                   row["match_swapped_loss"]) > 0 for row in rows if "loss" in row)
     assert [row["step"] for row in rows if "val_loss" in row] == [6, 12]
-    assert all(row["val_objects_loss"] > 0 and row["val_match_loss"] > 0 for row in rows if "val_loss" in row)
+    assert all(min(row["val_objects_loss"], row["val_match_loss"], row["val_match_swapped_loss"]) > 0
+               for row in rows if "val_loss" in row)
     assert r.validation["val_samples"] == 10 and 0.0 <= r.validation["val_action_acc"] <= 1.0
     assert not list(out.rglob("*.bin")) and not list(out.rglob("*.pt"))  # safetensors + JSON only
     # final/ is a NaVILA-layout checkpoint equal to the last step checkpoint.
@@ -478,7 +520,7 @@ def test_resumed_run_reproduces_the_uninterrupted_run(runs, data):
     # Running again when finished does nothing; changing what shapes the run is refused.
     from vila_nav.training.trainer import TrainError, train
 
-    heads = ("aux.progress_weight=0.5", "aux.objects_weight=0.1", "aux.match_weight=0.5")
+    heads = RUN_HEADS
     again = train(_cfg(p2.output_dir, data, *heads))
     assert again.losses == [] and again.step == 12
     with pytest.raises(TrainError, match="optim"):

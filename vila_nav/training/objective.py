@@ -52,6 +52,15 @@ the current view within match_range_m (binary cross-entropy, mean over rows). Th
 comparison a stop needs, between the goal the instruction names and what the view shows; the
 answer loss asks for it only at the rare stop decisions, this target at every decision. Rows
 whose last sentence names no known object, or without the ground truth, are left out.
+
+Swapped goal-match rows (match_swapped, training only): in expert data the goal is near when the
+episode is nearly over, whatever it is called, so the frames alone give the goal-match label
+away and the head learns that instead of the comparison (`probe-instruction --match-head`).
+With match_swapped every goal-match row is scored a second time with the instruction of the
+next goal-match row in the batch (the same frames, another episode's goal; one more LM pass over
+the prompt, no answer), labelled for that instruction's goal from the same visible_objects. Its
+binary cross-entropy is match_swapped_loss, added with match_weight: only the comparison
+predicts both rows.
 """
 from __future__ import annotations
 
@@ -71,14 +80,14 @@ from vila_nav.training.train_config import OBJECT_HEADS, check_edges
 
 class SftObjective(nn.Module):
     """Wraps a VilaModel; forward(batch) -> {"loss", "lm_loss", "aux_loss", "progress_loss",
-    "objects_loss", "match_loss", "objects_rows", "match_rows" (how many rows those two losses
-    scored: int), "tokens", "exact" (B,) bool}."""
+    "objects_loss", "match_loss", "match_swapped_loss", "objects_rows", "match_rows",
+    "match_swapped_rows" (how many rows those losses scored: int), "tokens", "exact" (B,) bool}."""
 
     def __init__(self, model: nn.Module, share_prefix: bool = True, aux_weight: float = 0.0,
                  progress_weight: float = 0.0, progress_edges_m: Sequence[float] = (1.0, 2.0, 3.0, 5.0, 8.0),
                  objects_weight: float = 0.0, object_names: Sequence[str] = (),
                  objects_ranges_m: Sequence[float] = (2.0, 4.0, 8.0), objects_head: str = "linear",
-                 match_weight: float = 0.0, match_range_m: float = 3.0):
+                 match_weight: float = 0.0, match_range_m: float = 3.0, match_swapped: bool = False):
         super().__init__()
         self.model = model
         self.share_prefix = share_prefix  # False: every row runs its whole sequence (reference path)
@@ -102,6 +111,7 @@ class SftObjective(nn.Module):
         self.match_head: nn.Linear | None = None
         if self.match_weight > 0:
             self.match_head = nn.Linear(hidden_size, 1)
+        self.match_swapped = bool(match_swapped) and self.match_head is not None
         if (self.objects_weight > 0 or self.match_weight > 0) and (
                 not self.object_names or len(set(self.object_names)) != len(self.object_names)):
             raise ValueError(f"the object and goal-match losses need distinct object names, got {list(self.object_names)}")
@@ -137,15 +147,10 @@ class SftObjective(nn.Module):
             lab = torch.full((e.shape[0],), IGNORE_INDEX, dtype=torch.long, device=device)
             lab[-n_answer:] = torch.tensor(ids[-n_answer:], dtype=torch.long, device=device)
             labels.append(lab)
-        longest = max(e.shape[0] for e in embeds)
         b = len(embeds)
-        hidden_size = embeds[0].shape[1]
-        x = embeds[0].new_zeros((b, longest, hidden_size))  # right padding: positions match inference
-        mask = torch.zeros((b, longest), dtype=torch.long, device=device)
-        y = torch.full((b, longest), IGNORE_INDEX, dtype=torch.long, device=device)
-        for i, (e, lab) in enumerate(zip(embeds, labels)):
-            x[i, : e.shape[0]] = e
-            mask[i, : e.shape[0]] = 1
+        x, mask = _right_pad(embeds)
+        y = torch.full(mask.shape, IGNORE_INDEX, dtype=torch.long, device=device)
+        for i, lab in enumerate(labels):
             y[i, : lab.shape[0]] = lab
         hidden = self._decode(x, mask, _shared_prefix(batch["input_ids"]))
         target = y[:, 1:]  # position p predicts token p + 1
@@ -156,18 +161,31 @@ class SftObjective(nn.Module):
         wrong = (logits.argmax(dim=-1) != goal).float()
         per_sample_wrong = torch.zeros(b, device=device).index_add_(0, sel.nonzero()[:, 0], wrong)
         loss = lm_loss
-        aux, progress, objects, match = (lm_loss.new_zeros(()) for _ in range(4))
+        aux, progress, objects, match, swapped = (lm_loss.new_zeros(()) for _ in range(5))
         current = visual[[slots[-1] for slots in frame_index]]  # (B, T, H): each sample's current view
         # Row i's answer starts at L_i - answer_len_i; the position before it predicts it.
         at = torch.tensor([e.shape[0] - n - 1 for e, n in zip(embeds, batch["answer_len"])], device=device)
         answer_state = hidden[torch.arange(b, device=device), at]  # (B, H): seen every frame and the instruction
         match_rows: list[int] = []
+        swapped_rows: list[int] = []
         if self.match_head is not None:
             match_rows, target = self.match_target(batch["instructions"], batch["visible_objects"])
             if match_rows:
                 logit = self.match_head(answer_state[match_rows]).float()[:, 0]  # (B',)
                 match = F.binary_cross_entropy_with_logits(logit, target.to(device))
                 loss = loss + self.match_weight * match
+            if self.match_swapped and len(match_rows) > 1:
+                # Row match_rows[k] with the instruction of match_rows[k + 1] (cyclic).
+                texts = [batch["instructions"][i] for i in match_rows[1:] + match_rows[:1]]
+                seen = [batch["visible_objects"][i] for i in match_rows]
+                swapped_rows, target = self.match_target(texts, seen)
+                if swapped_rows:
+                    rows = [match_rows[k] for k in swapped_rows]
+                    state = self._prompt_states([texts[k] for k in swapped_rows], [frame_index[i] for i in rows],
+                                                visual)  # (B'', H)
+                    logit = self.match_head(state).float()[:, 0]
+                    swapped = F.binary_cross_entropy_with_logits(logit, target.to(device))
+                    loss = loss + self.match_weight * swapped
         if self.progress_head is not None:
             distance = torch.tensor([math.nan if d is None else float(d) for d in batch["goal_distance"]],
                                     device=device)  # (B,) m; nan = not recorded
@@ -197,8 +215,21 @@ class SftObjective(nn.Module):
                 loss = loss + self.objects_weight * objects
         return {"loss": loss, "lm_loss": lm_loss.detach(), "aux_loss": aux.detach(),
                 "progress_loss": progress.detach(), "objects_loss": objects.detach(), "match_loss": match.detach(),
-                "objects_rows": len(objects_rows), "match_rows": len(match_rows), "tokens": sel.sum(),
+                "match_swapped_loss": swapped.detach(), "objects_rows": len(objects_rows),
+                "match_rows": len(match_rows), "match_swapped_rows": len(swapped_rows), "tokens": sel.sum(),
                 "exact": per_sample_wrong == 0}
+
+    def _prompt_states(self, instructions: Sequence[str], frame_slots: Sequence[Sequence[int]],
+                       visual: torch.Tensor) -> torch.Tensor:
+        """(B, H): the LM's state at the last prompt token (where the answer starts) of each
+        instruction's decision prompt, with the frames at frame_slots (indices into visual)."""
+        m = self.model
+        ids = [m.prompt_ids(text) for text in instructions]
+        embeds = [m.embed(row, [visual[j] for j in slots])[0] for row, slots in zip(ids, frame_slots)]  # (L_b, H)
+        x, mask = _right_pad(embeds)
+        hidden = self._decode(x, mask, _shared_prefix(ids))
+        last = torch.tensor([e.shape[0] - 1 for e in embeds], device=x.device)
+        return hidden[torch.arange(len(embeds), device=x.device), last]
 
     def match_target(self, instructions: Sequence[str], seen: Sequence[dict[str, float] | None]
                      ) -> tuple[list[int], torch.Tensor]:
@@ -253,6 +284,18 @@ def named_goal(instruction: str, names: Sequence[str]) -> str | None:
     last = " " + re.sub(r"[^a-z0-9 ]+", " ", sentences[-1]) + " "
     found = [n for n in names if f" {n.lower()} " in last]
     return max(found, key=len) if found else None
+
+
+def _right_pad(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sequences (L_b, H) -> right-padded (B, L, H) and attention mask (B, L) (1 = real token).
+    Right padding keeps every real token at the position it has at inference."""
+    longest = max(e.shape[0] for e in embeds)
+    x = embeds[0].new_zeros((len(embeds), longest, embeds[0].shape[1]))
+    mask = torch.zeros((len(embeds), longest), dtype=torch.long, device=x.device)
+    for i, e in enumerate(embeds):
+        x[i, : e.shape[0]] = e
+        mask[i, : e.shape[0]] = 1
+    return x, mask
 
 
 def _shared_prefix(input_ids: list[list[int]]) -> int:

@@ -157,6 +157,9 @@ class AuxConfig:
     # names in view within match_range_m (0 = off). Needs SFT data with visible_objects.
     match_weight: float = 0.0
     match_range_m: float = 3.0
+    # Also score every goal-match row with another row's instruction (labelled for its goal), so
+    # the frames alone cannot give the label away (one more LM pass over those prompts).
+    match_swapped: bool = False
 
     def __post_init__(self) -> None:
         for name in ("vision_weight", "progress_weight", "objects_weight", "match_weight"):

@@ -222,7 +222,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
                              progress_edges_m=cfg.aux.progress_edges_m, objects_weight=cfg.aux.objects_weight,
                              object_names=object_names, objects_ranges_m=cfg.aux.objects_ranges_m,
                              objects_head=cfg.aux.objects_head,
-                             match_weight=cfg.aux.match_weight, match_range_m=cfg.aux.match_range_m)
+                             match_weight=cfg.aux.match_weight, match_range_m=cfg.aux.match_range_m,
+                             match_swapped=cfg.aux.match_swapped)
     if resume_ckpt is not None:
         for name, head in objective.heads().items():
             _load_head(head, resume_ckpt / STATE_DIR / f"{name}{HEAD_SUFFIX}")
@@ -293,7 +294,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
             result = objective(batch)
             acc.backward(result["loss"] / cfg.grad_accum)
         pending.append(torch.stack([result["lm_loss"], result["aux_loss"], result["progress_loss"],
-                                    result["objects_loss"], result["match_loss"]]))
+                                    result["objects_loss"], result["match_loss"], result["match_swapped_loss"]]))
         samples_done += len(batch["answers"]) * world
         micro += 1
         if not last_micro:
@@ -304,9 +305,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        # (lm, aux, progress, objects, match) losses, mean over micro-steps and processes
+        # (lm, aux, progress, objects, match, match_swapped) losses, mean over micro-steps and processes
         lm_aux = acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean")
-        loss, aux_loss, progress_loss, objects_loss, match_loss = (float(v) for v in lm_aux)
+        loss, aux_loss, progress_loss, objects_loss, match_loss, swapped_loss = (float(v) for v in lm_aux)
         pending = []
         losses.append(loss)
         now = time.perf_counter()
@@ -325,6 +326,8 @@ def _train(cfg: TrainConfig) -> TrainResult:
                 row["objects_loss"] = objects_loss
             if unwrapped.match_head is not None:
                 row["match_loss"] = match_loss
+            if unwrapped.match_swapped:
+                row["match_swapped_loss"] = swapped_loss
             rows.append(row)
             _append_row(log_path, row)
             if bar is not None:

@@ -10,7 +10,8 @@ Two measures:
   outputs did not parse.
 With the object or goal-match loss on (aux.objects_weight, aux.match_weight) and validation data
 that records visible_objects, the teacher-forced pass also reports their heads' losses
-(val_objects_loss per frame, val_match_loss per labelled decision; the training loss's units):
+(val_objects_loss per frame, val_match_loss per labelled decision, and val_match_swapped_loss
+with aux.match_swapped; the training loss's units):
 whether what the heads learnt holds on held-out decisions.
 Samples are taken in file order (no weights, no shuffling), so numbers are comparable between
 runs on the same set.
@@ -35,7 +36,7 @@ def validate(objective: torch.nn.Module, dataset, collator, *, batch_size: int, 
     objective.eval()
     n = min(len(dataset), int(max_samples))
     loss_sum, tokens, exact = 0.0, 0, 0
-    head_sums = {"objects": [0.0, 0], "match": [0.0, 0]}  # head -> [summed loss, rows it scored]
+    head_sums = {"objects": [0.0, 0], "match": [0.0, 0], "match_swapped": [0.0, 0]}  # -> [summed loss, rows scored]
     per_label: dict[str, list[int]] = {}
     try:
         for start in range(0, n, batch_size):
