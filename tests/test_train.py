@@ -396,7 +396,7 @@ def test_goal_match_loss_compares_the_named_goal_with_the_view(data):
 
 def test_swapped_goal_match_rows_score_another_rows_instruction(data):
     """aux.match_swapped: each goal-match row is also scored with the next goal-match row's
-    instruction (cyclic), at the state where that prompt's answer would start, labelled for that
+    instruction that differs from its own (cyclic), at the state where that prompt's answer would start, labelled for that
     instruction's goal in this row's view; match_swapped_loss is added with match_weight."""
     import torch.nn.functional as F
 
@@ -418,7 +418,9 @@ def test_swapped_goal_match_rows_score_another_rows_instruction(data):
     out, ref = obj(batch), plain(batch)
     torch.testing.assert_close(out["match_loss"], ref["match_loss"])  # the own rows are unchanged
     assert out["match_rows"] == 4 and out["match_swapped_rows"] == 4 and ref["match_swapped_rows"] == 0
-    order = [1, 2, 3, 0]  # row k takes row order[k]'s instruction
+    # Row k takes row order[k]'s instruction: rows 2 and 3 (one episode) share theirs, so row 2
+    # skips row 3 and, like row 3, takes row 0's.
+    order = [1, 2, 0, 0]
     swapped = [{"frames": items[k]["frames"], "instruction": items[j]["instruction"]} for k, j in enumerate(order)]
     want_target = torch.tensor([1.0 if j == 1 and "blue ball" in items[k]["visible_objects"]
                                 else float(j != 1 and items[k]["visible_objects"]["red box"] <= 6.5)
@@ -429,6 +431,9 @@ def test_swapped_goal_match_rows_score_another_rows_instruction(data):
         want = F.binary_cross_entropy_with_logits(obj.match_head(h)[:, 0], want_target)
     torch.testing.assert_close(out["match_swapped_loss"], want, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(out["loss"].detach(), ref["loss"].detach() + 0.5 * want, rtol=1e-4, atol=1e-5)
+    # A batch of one episode (one instruction) has nothing to swap in.
+    one = obj(SftCollator(model.tokenizer, model.image_processor, model.num_frames)([ds[0], ds[1]]))
+    assert one["match_rows"] == 2 and one["match_swapped_rows"] == 0 and float(one["match_swapped_loss"]) == 0.0
 
 
 def test_data_sources_select_expert_or_recovery_samples(data, tmp_path):

@@ -57,8 +57,8 @@ Swapped goal-match rows (match_swapped, training only): in expert data the goal 
 episode is nearly over, whatever it is called, so the frames alone give the goal-match label
 away and the head learns that instead of the comparison (`probe-instruction --match-head`).
 With match_swapped every goal-match row is scored a second time with the instruction of the
-next goal-match row in the batch (the same frames, another episode's goal; one more LM pass over
-the prompt, no answer), labelled for that instruction's goal from the same visible_objects. Its
+next goal-match row in the batch whose instruction differs (the same frames, another episode's
+goal; one more LM pass over the prompt, no answer), labelled for that instruction's goal from the same visible_objects. Its
 binary cross-entropy is match_swapped_loss, added with match_weight: only the comparison
 predicts both rows.
 """
@@ -174,13 +174,12 @@ class SftObjective(nn.Module):
                 logit = self.match_head(answer_state[match_rows]).float()[:, 0]  # (B',)
                 match = F.binary_cross_entropy_with_logits(logit, target.to(device))
                 loss = loss + self.match_weight * match
-            if self.match_swapped and len(match_rows) > 1:
-                # Row match_rows[k] with the instruction of match_rows[k + 1] (cyclic).
-                texts = [batch["instructions"][i] for i in match_rows[1:] + match_rows[:1]]
-                seen = [batch["visible_objects"][i] for i in match_rows]
-                swapped_rows, target = self.match_target(texts, seen)
+            if self.match_swapped:
+                pairs = _other_rows(match_rows, batch["instructions"])  # (row, row whose instruction it takes)
+                texts = [batch["instructions"][j] for _i, j in pairs]
+                swapped_rows, target = self.match_target(texts, [batch["visible_objects"][i] for i, _j in pairs])
                 if swapped_rows:
-                    rows = [match_rows[k] for k in swapped_rows]
+                    rows = [pairs[k][0] for k in swapped_rows]
                     state = self._prompt_states([texts[k] for k in swapped_rows], [frame_index[i] for i in rows],
                                                 visual)  # (B'', H)
                     logit = self.match_head(state).float()[:, 0]
@@ -284,6 +283,18 @@ def named_goal(instruction: str, names: Sequence[str]) -> str | None:
     last = " " + re.sub(r"[^a-z0-9 ]+", " ", sentences[-1]) + " "
     found = [n for n in names if f" {n.lower()} " in last]
     return max(found, key=len) if found else None
+
+
+def _other_rows(rows: Sequence[int], instructions: Sequence[str]) -> list[tuple[int, int]]:
+    """(i, j) for each row i: j is the next of `rows` after i (cyclic) whose instruction differs
+    from i's; rows with no such j are left out (e.g. a batch that holds one episode)."""
+    out = []
+    for k, i in enumerate(rows):
+        for j in list(rows[k + 1:]) + list(rows[:k]):
+            if instructions[j] != instructions[i]:
+                out.append((i, j))
+                break
+    return out
 
 
 def _right_pad(embeds: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
