@@ -35,7 +35,8 @@ against the own label (the named goal in view within --match-range-m): the AUC w
 instruction says how well the head predicts its target; if the AUC with another episode's
 instruction is as high, the head predicts it from the frames alone (for example "the episode
 is nearly over, so some landmark is close"), not by comparing the goal with the view. A head
-that reads the goal falls to about 0.5 there.
+that reads the goal falls towards 0.5 there (not all the way: a near landmark in view makes
+any goal more likely to be near).
 """
 from __future__ import annotations
 
@@ -199,7 +200,7 @@ class MatchHeadResult:
             return f"goal-match head: {n} decisions with {pos} positive labels: no AUC (needs both labels)"
         return (f"goal-match head ({n} decisions naming a recorded object, goal in view and near in {pos}): AUC "
                 f"{auc(self.own, self.labels):.3f} with the own instruction, {auc(self.swapped, self.labels):.3f} "
-                f"with another episode's (against the own labels; about 0.5 for a head that reads the goal)")
+                f"with another episode's (against the own labels; towards 0.5 for a head that reads the goal)")
 
 
 def auc(scores: Sequence[float], labels: Sequence[int]) -> float:
