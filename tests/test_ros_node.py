@@ -239,15 +239,20 @@ def test_use_sim_time_without_clock_falls_back_to_the_wall_clock_watchdog(rig, m
     r = rig({"model.path": models["forward"], "use_sim_time": True})
     r.probe.start_camera(10.0)
     st = r.probe.wait_status(lambda s: "timer stalled" in s.reason, 3.0)
-    # The backup keeps publishing zero throughout: messages in every third of a 1.5 s window. (Not a rate check:
-    # on a loaded 2-core CI machine the thread is scheduled late; the rate is bench-ros's business.)
-    t0 = time.monotonic()
-    time.sleep(1.5)
-    for k in range(3):
-        part = r.probe.cmds_between(t0 + 0.5 * k, t0 + 0.5 * (k + 1))
-        assert part and all(v == 0.0 for _t, v, _w in part), k
-    assert st.state in ("loading", "idle")
+    assert st.state in ("loading", "idle")  # the backup takes over before the model is even loaded
     r.probe.wait_status(lambda s: s.model == "ready", 30.0)
+    # The backup keeps publishing zero: at least 10 messages spread over at least 1.5 s. (Waited for,
+    # not counted in fixed windows: on a shared 2-core machine the thread is sometimes scheduled over
+    # half a second late; the rate is bench-ros's business, not a test's.)
+    t0 = time.monotonic()
+    deadline = t0 + 15.0
+    while True:
+        part = r.probe.cmds_between(t0, time.monotonic())
+        if len(part) >= 10 and part[-1][0] - part[0][0] >= 1.5:
+            break
+        assert time.monotonic() < deadline, f"the backup stopped publishing: {len(part)} messages in 15 s"
+        time.sleep(0.05)
+    assert all(v == 0.0 and w == 0.0 for _t, v, w in part)
     r.probe.instruct("go")  # the model answers, but no ROS timer ever runs the action
     st = r.probe.wait_status(lambda s: s.state == "stopped", 10.0)
     assert "timer stalled" in st.reason and all(v == 0.0 for _t, v, _w in r.probe.cmds)
