@@ -71,6 +71,18 @@ def answer_states(model, items: list) -> torch.Tensor:
                                   output_hidden_states=True).hidden_states[-1][0, -1] for it in items])
 
 
+def check_head_loss(model, obj, out: dict, name: str, want: torch.Tensor, weight: float) -> None:
+    """out["<name>_loss"] is `want` (computed by hand), the total adds it with `weight`, its
+    gradient reaches the LM's embeddings and the tower, and the head is training-only (in
+    obj.heads(), never in the model's state). Runs backward on out["loss"]."""
+    torch.testing.assert_close(out[f"{name}_loss"], want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + weight * want, rtol=1e-4, atol=1e-5)
+    out["loss"].backward()
+    assert model.llm.get_input_embeddings().weight.grad.abs().sum() > 0
+    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
+    assert set(obj.heads()) == {f"{name}_head"} and not any(name in k for k in model.state_dict())
+
+
 def _cfg(out: Path, data: dict, *overrides: str) -> TrainConfig:
     return compose(TrainConfig, "train", [
         f"output_dir={out}", f"data.train=[{data['train']}]", f"data.val={data['val']}", "model.preset=tiny",
@@ -225,12 +237,7 @@ def test_progress_loss_reads_the_state_where_the_answer_starts(data, tmp_path):
     h = answer_states(model, items)  # by hand, through the inference path: the prompt's last position
     with torch.no_grad():
         want = F.cross_entropy(obj.progress_head(h), torch.tensor([4, 4, 3, 1]))  # bins of 7.5, 6, 3, 1.5 m
-    torch.testing.assert_close(out["progress_loss"], want, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
-    out["loss"].backward()  # the signal reaches the LM's reading of the instruction and the tower
-    assert model.llm.get_input_embeddings().weight.grad.abs().sum() > 0
-    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
-    assert set(obj.heads()) == {"progress_head"} and not any("progress" in k for k in model.state_dict())
+    check_head_loss(model, obj, out, "progress", want, 0.5)  # reaches the LM's reading of the instruction
     # A sample without a distance is left out of the progress loss.
     batch["goal_distance"][0] = None
     with torch.no_grad():
@@ -275,11 +282,7 @@ def test_object_loss_reads_the_current_view(data, tmp_path):
         logits = obj.objects_head(current).view(4, 2, 2)
         want = F.binary_cross_entropy_with_logits(logits, want_target, reduction="none").sum(dim=(1, 2)).mean()
     torch.testing.assert_close(obj.objects_target([it["visible_objects"] for it in items]), want_target)
-    torch.testing.assert_close(out["objects_loss"], want, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
-    out["loss"].backward()  # the ground truth reaches the tower directly
-    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
-    assert set(obj.heads()) == {"objects_head"} and not any("objects" in k for k in model.state_dict())
+    check_head_loss(model, obj, out, "objects", want, 0.5)  # the ground truth reaches the tower directly
     # Samples without ground truth are left out; names the head does not know are ignored.
     batch["visible_objects"][0] = None
     batch["visible_objects"][1] = {**batch["visible_objects"][1], "purple sofa": 0.5}
@@ -335,11 +338,8 @@ def test_name_head_scores_views_by_their_likeness_to_the_names_words(data, tmp_p
         logits = cos[..., None] * torch.tensor([7.0, 12.0]) + (torch.arange(4.0) - 2.0).view(2, 2)
         target = obj.objects_target([it["visible_objects"] for it in items])
         want = F.binary_cross_entropy_with_logits(logits, target, reduction="none").sum(dim=(1, 2)).mean()
-    torch.testing.assert_close(out["objects_loss"], want, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
-    out["loss"].backward()  # pulls the views and the words together: both get the signal
-    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
-    assert model.llm.get_input_embeddings().weight.grad[ids[1]].abs().sum() > 0
+    check_head_loss(model, obj, out, "objects", want, 0.5)  # pulls the views and the words together
+    assert model.llm.get_input_embeddings().weight.grad[ids[1]].abs().sum() > 0  # the name's own words
     assert set(obj.objects_head.state_dict()) == {"scale", "bias"}  # the name ids are rebuilt, not saved
     with pytest.raises(ValueError, match="objects_head"):
         SftObjective(model, objects_weight=0.5, object_names=names, objects_head="mlp")
@@ -381,12 +381,7 @@ def test_goal_match_loss_compares_the_named_goal_with_the_view(data):
     h = answer_states(model, items)  # by hand, through the inference path: the prompt's last position
     with torch.no_grad():
         want = F.binary_cross_entropy_with_logits(obj.match_head(h)[:, 0], want_target)
-    torch.testing.assert_close(out["match_loss"], want, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(out["loss"].detach(), out["lm_loss"] + 0.5 * want, rtol=1e-4, atol=1e-5)
-    out["loss"].backward()  # the signal reaches the LM's reading of the instruction and the tower
-    assert model.llm.get_input_embeddings().weight.grad.abs().sum() > 0
-    assert model.vision.model.embeddings.patch_embedding.weight.grad.abs().sum() > 0
-    assert set(obj.heads()) == {"match_head"} and not any("match" in k for k in model.state_dict())
+    check_head_loss(model, obj, out, "match", want, 0.5)  # reaches the LM's reading of the instruction
     # A row whose instruction names no known object is left out.
     batch["instructions"][0] = "Walk to the kitchen."
     with torch.no_grad():
