@@ -132,6 +132,11 @@ class SftObjective(nn.Module):
                  "match_head": self.match_head}
         return {k: v for k, v in named.items() if v is not None}
 
+    def aux_losses(self) -> tuple[str, ...]:
+        """Keys of forward()'s auxiliary losses that this objective computes ("aux_loss", ...)."""
+        keys = tuple(name.replace("_head", "_loss") for name in self.heads())
+        return keys + (("match_swapped_loss",) if self.match_swapped else ())
+
     def forward(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         m = self.model
         device = m.device

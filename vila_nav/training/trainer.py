@@ -279,6 +279,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
         bar = tqdm(total=cfg.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
     objective.train()
     unwrapped = acc.unwrap_model(objective)
+    logged = ("lm_loss",) + unwrapped.aux_losses()  # the losses each log row reports
 
     def checkpoint(at: int) -> Path:
         path = _save_checkpoint(acc, unwrapped.model, inner_opt, scheduler, names, at, out, cfg, cfg_dict,
@@ -293,8 +294,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
         with sync:
             result = objective(batch)
             acc.backward(result["loss"] / cfg.grad_accum)
-        pending.append(torch.stack([result["lm_loss"], result["aux_loss"], result["progress_loss"],
-                                    result["objects_loss"], result["match_loss"], result["match_swapped_loss"]]))
+        pending.append(torch.stack([result[k] for k in logged]))
         samples_done += len(batch["answers"]) * world
         micro += 1
         if not last_micro:
@@ -305,9 +305,9 @@ def _train(cfg: TrainConfig) -> TrainResult:
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        # (lm, aux, progress, objects, match, match_swapped) losses, mean over micro-steps and processes
-        lm_aux = acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean")
-        loss, aux_loss, progress_loss, objects_loss, match_loss, swapped_loss = (float(v) for v in lm_aux)
+        # the logged losses, mean over micro-steps and processes
+        means = dict(zip(logged, (float(v) for v in acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean"))))
+        loss = means.pop("lm_loss")
         pending = []
         losses.append(loss)
         now = time.perf_counter()
@@ -317,17 +317,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
         if main_proc:
             row = {"step": step, "epoch": round(plan.epoch_of(micro), 4), "loss": loss,
                    "lr": scheduler.get_last_lr()[0], "samples": step * plan.global_batch * cfg.grad_accum,
-                   "elapsed_s": round(elapsed0 + now - t0, 3)}
-            if unwrapped.aux_head is not None:
-                row["aux_loss"] = aux_loss
-            if unwrapped.progress_head is not None:
-                row["progress_loss"] = progress_loss
-            if unwrapped.objects_head is not None:
-                row["objects_loss"] = objects_loss
-            if unwrapped.match_head is not None:
-                row["match_loss"] = match_loss
-            if unwrapped.match_swapped:
-                row["match_swapped_loss"] = swapped_loss
+                   "elapsed_s": round(elapsed0 + now - t0, 3), **means}  # + each auxiliary loss it computes
             rows.append(row)
             _append_row(log_path, row)
             if bar is not None:
