@@ -14,8 +14,10 @@ A std_msgs/String on vila_nav/sim/reset starts an episode again (its id, or '' f
 The simulator lives on one thread of its own (OpenGL contexts belong to a thread): it creates
 the environment, steps it at rates.physics_hz, renders at rates.camera_hz and publishes; ROS
 callbacks only store the newest inputs. Simulated time advances by the measured wall time of
-each tick (a late tick catches up in sub-steps; gaps over rates.cmd_timeout_s are dropped), so
-it runs in real time and /clock (starting at the wall time of start-up) matches.
+each tick (a late tick catches up in sub-steps; gaps over MAX_CATCH_UP_S are dropped), so it
+runs in real time and /clock (starting at the wall time of start-up) matches. The result's
+cmd_vel_braked_s is the simulated time the robot braked because cmd_vel went quiet while it
+was moving (a slow or starved node: the robot covered less than it was told).
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ NODE_NAME = "vila_nav_sim_bridge"
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 CAMERA_QOS = QoSProfile(depth=2, reliability=ReliabilityPolicy.RELIABLE)  # matches reliable and best-effort readers
+MAX_CATCH_UP_S = 2.0  # s of wall time one late tick may replay; a longer gap is dropped from simulated time
 
 
 def habitat_to_odom(position, yaw: float, start_position, start_yaw: float) -> tuple[float, float, float]:
@@ -145,13 +148,14 @@ class SimBridge(Node):
             while not self._closing.is_set():
                 now = time.monotonic()
                 # Simulated time follows the wall clock: a late tick (a loaded CPU) catches up in
-                # sub-steps of at most one period, so the robot covers what it was commanded to.
-                # A gap longer than cmd_timeout_s (a suspended process) is dropped, not replayed:
-                # the commands of that gap are stale anyway.
-                elapsed = min(now - last, rates.cmd_timeout_s)
+                # sub-steps of at most one period, each judged at its own time, so the robot covers
+                # what it was commanded to and brakes where a real base would: cmd_timeout_s after
+                # the newest cmd_vel. A gap over MAX_CATCH_UP_S (a suspended process) is dropped.
+                elapsed = min(now - last, MAX_CATCH_UP_S)
                 substeps = max(1, math.ceil(elapsed / period - 1e-9))
-                for _ in range(substeps):
-                    self._step(elapsed / substeps, now)  # s of simulated time
+                dt = elapsed / substeps  # s of simulated time per sub-step
+                for i in range(substeps):
+                    self._step(dt, now - elapsed + (i + 1) * dt)
                 last = now
                 if now >= next_frame:
                     self._publish_camera()
@@ -197,6 +201,7 @@ class SimBridge(Node):
         with self._lock:
             self._cmd = (0.0, 0.0, -math.inf)
             self._statuses.clear()
+        self._braked_s = 0.0  # s of simulated time braked because cmd_vel went quiet in motion
         info = {
             "episode_id": self.episode.episode_id,
             "scene_id": self.episode.scene_id,
@@ -211,7 +216,7 @@ class SimBridge(Node):
             self._instruction_pub.publish(String(data=self.episode.instruction.text))
 
     def _step(self, dt: float, now: float) -> None:
-        """One physics tick of `dt` simulated s."""
+        """One physics tick of `dt` simulated s, ending at steady time `now` (s)."""
         with self._lock:
             reset, self._reset = self._reset, None
             v, w, heard = self._cmd
@@ -224,8 +229,14 @@ class SimBridge(Node):
                 self.get_logger().error(str(exc))
             return
         ended = self.monitor.end is not None
-        if ended or now - heard > self.cfg.rates.cmd_timeout_s:
-            v, w = 0.0, 0.0  # frozen after the end; braked when cmd_vel goes quiet
+        if ended:
+            v, w = 0.0, 0.0  # frozen after the end
+        elif now - heard > self.cfg.rates.cmd_timeout_s and (v or w):
+            v, w = 0.0, 0.0  # cmd_vel went quiet in motion: brake, and say so in the result
+            self._braked_s += dt
+            self.get_logger().warning(
+                f"no cmd_vel for {now - heard:.2f} s (> rates.cmd_timeout_s {self.cfg.rates.cmd_timeout_s}): braking",
+                throttle_duration_sec=2.0)
         if v or w:
             self.env.move(v, w, dt)
         self._sim_t += dt
@@ -244,6 +255,7 @@ class SimBridge(Node):
 
     def _finish(self) -> None:
         result = self.monitor.result(self.episode.episode_id, self.episode.instruction.text)
+        result["cmd_vel_braked_s"] = round(self._braked_s, 3)
         self.results.append(result)
         self._result_pub.publish(String(data=json.dumps(result)))
         m = result["metrics"]
