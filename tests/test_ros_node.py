@@ -154,16 +154,16 @@ def test_a_failing_control_tick_gives_zero_and_a_reason(rig, models):
 
     r.node.session.tick = broken  # fault injection: from now on every tick of the real node raises
     t_fault = time.monotonic()
-    r.probe.wait_cmd(lambda v, w: v == 0.0 and w == 0.0, 5.0, after=t_fault)
+    t_zero = r.probe.wait_cmd(lambda v, w: v == 0.0 and w == 0.0, 5.0, after=t_fault)
     st = r.probe.wait_status(lambda s: "internal error" in s.reason, 5.0, after=t_fault)
     assert st.state == "stopped" and st.reason == "internal error in the cmd_vel tick: RuntimeError: injected fault"
-    time.sleep(0.5)  # the node is still up and keeps publishing zero (never the last velocity)
-    t_now = time.monotonic()
-    later = r.probe.cmds_between(t_now - 0.5, t_now)
-    assert later and all(v == 0.0 and w == 0.0 for _t, v, w in later)
+    # The node is still up and keeps publishing zero (never the last velocity): 10 more ticks.
+    later = r.probe.wait_cmds(t_zero, 11, 0.5, 10.0)
+    assert all(v == 0.0 and w == 0.0 for _t, v, w in later), later
     # The repeating error is one status change, not one per tick (periodic status only).
-    n_status = sum(1 for t, _s in list(r.probe.statuses) if t_now - 0.5 <= t < t_now)
-    assert n_status <= 2 * r.node.cfg.topics.status_rate_hz * 0.5 + 1, n_status
+    t_now = later[-1][0]
+    n_status = sum(1 for t, _s in list(r.probe.statuses) if t_zero <= t <= t_now)
+    assert n_status <= r.node.cfg.topics.status_rate_hz * (t_now - t_zero) + 3, (n_status, len(later))
 
 
 def test_garbage_model_text_gives_zero_and_a_reason(rig, models):
@@ -241,17 +241,9 @@ def test_use_sim_time_without_clock_falls_back_to_the_wall_clock_watchdog(rig, m
     st = r.probe.wait_status(lambda s: "timer stalled" in s.reason, 3.0)
     assert st.state in ("loading", "idle")  # the backup takes over before the model is even loaded
     r.probe.wait_status(lambda s: s.model == "ready", 30.0)
-    # The backup keeps publishing zero: at least 10 messages spread over at least 1.5 s. (Waited for,
-    # not counted in fixed windows: on a shared 2-core machine the thread is sometimes scheduled over
-    # half a second late; the rate is bench-ros's business, not a test's.)
-    t0 = time.monotonic()
-    deadline = t0 + 15.0
-    while True:
-        part = r.probe.cmds_between(t0, time.monotonic())
-        if len(part) >= 10 and part[-1][0] - part[0][0] >= 1.5:
-            break
-        assert time.monotonic() < deadline, f"the backup stopped publishing: {len(part)} messages in 15 s"
-        time.sleep(0.05)
+    # The backup keeps publishing zero: at least 10 messages spread over at least 1.5 s (the rate
+    # is bench-ros's business, not a test's).
+    part = r.probe.wait_cmds(time.monotonic(), 10, 1.5, 15.0)
     assert all(v == 0.0 and w == 0.0 for _t, v, w in part)
     r.probe.instruct("go")  # the model answers, but no ROS timer ever runs the action
     st = r.probe.wait_status(lambda s: s.state == "stopped", 10.0)

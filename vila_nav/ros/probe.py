@@ -7,6 +7,7 @@ records every cmd_vel (receive time, linear, angular), status and action message
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from typing import Callable
@@ -98,6 +99,20 @@ class Probe(Node):
         raise TimeoutError(f"no matching cmd_vel within {timeout} s ({n} received after {after:.3f}, now "
                            f"{time.monotonic():.3f}); last: {last}; last status "
                            f"{'none' if st is None else f'at {st[0]:.3f}: {st[1].summary()}'}")
+
+    def wait_cmds(self, after: float, n: int, span_s: float, timeout: float) -> list[tuple[float, float, float]]:
+        """The cmd_vel messages received after `after`, once there are at least `n` spread over at
+        least `span_s` s. Waited for, not counted in a fixed window: a shared machine sometimes
+        schedules a process over half a second late."""
+        deadline = time.monotonic() + timeout
+        while True:
+            part = self.cmds_between(after, math.inf)
+            if len(part) >= n and part[-1][0] - part[0][0] >= span_s:
+                return part
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{len(part)} cmd_vel messages in {timeout} s after {after:.3f} "
+                                   f"(wanted {n} over {span_s} s)")
+            time.sleep(0.02)
 
     def cmds_between(self, t0: float, t1: float) -> list[tuple[float, float, float]]:
         with self._lock:
