@@ -148,3 +148,28 @@ def test_goal_match_probe_scores_the_training_heads_logit(tmp_path, capsys):
     assert "aux.match_weight > 0" in capsys.readouterr().err
     assert main(["probe-instruction", str(ckpt), str(_data(tmp_path / "old")), "--match-head", str(step)]) == 2
     assert "visible_objects" in capsys.readouterr().err
+
+
+def test_training_heads_load_strictly_with_clear_errors(tmp_path):
+    """One loader for the heads in trainer_state/ (resume and --match-head): exact round trip,
+    a missing file and a head of the wrong shape each name the file."""
+    from vila_nav.training.probe import load_match_head
+    from vila_nav.training.state import STATE_DIR, TrainStateError, head_file, load_head, save_heads
+
+    folder = tmp_path / "step-0000001" / STATE_DIR
+    folder.mkdir(parents=True)
+    head = torch.nn.Linear(8, 1)
+    save_heads(folder, {"match_head": head})
+    back = torch.nn.Linear(8, 1)
+    load_head(back, folder, "match_head")
+    assert all(torch.equal(a, b) for a, b in zip(head.state_dict().values(), back.state_dict().values()))
+    with pytest.raises(FileNotFoundError) as missing:
+        load_head(back, folder, "objects_head")
+    assert missing.value.filename == str(head_file(folder, "objects_head"))
+    with pytest.raises(TrainStateError, match=r"match_head.safetensors holds .*the head needs"):
+        load_head(torch.nn.Linear(9, 1), folder, "match_head")
+    assert torch.equal(load_match_head(str(folder.parent), 8).weight, head.weight)
+    with pytest.raises(ValueError, match="not a goal-match head for this model"):
+        load_match_head(str(folder.parent), 9)
+    with pytest.raises(FileNotFoundError, match="aux.match_weight > 0"):
+        load_match_head(str(tmp_path), 8)

@@ -215,17 +215,17 @@ def load_match_head(step_checkpoint: str, hidden_size: int):
     from pathlib import Path
 
     import torch
-    from safetensors.torch import load_file
 
-    path = Path(step_checkpoint) / "trainer_state" / "match_head.safetensors"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: pass a step checkpoint (output_dir/checkpoints/step-N) of a run "
-                                f"with aux.match_weight > 0")
+    from vila_nav.training.state import STATE_DIR, TrainStateError, load_head
+
     head = torch.nn.Linear(hidden_size, 1)
     try:
-        head.load_state_dict(load_file(str(path)))
-    except RuntimeError as exc:  # missing / unexpected / wrongly shaped tensors
-        raise ValueError(f"{path}: not a goal-match head for this model ({exc})") from exc
+        load_head(head, Path(step_checkpoint) / STATE_DIR, "match_head")
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{exc.filename} not found: pass a step checkpoint (output_dir/checkpoints/step-N) of "
+                                f"a run with aux.match_weight > 0") from exc
+    except TrainStateError as exc:  # missing / unexpected / wrongly shaped tensors
+        raise ValueError(f"not a goal-match head for this model: {exc}") from exc
     return head.eval()
 
 

@@ -8,6 +8,8 @@
                                                      exp_avg, exp_avg_sq (fp32, as in memory)
     <checkpoint>/trainer_state/rng-rank<r>.safetensors torch CPU (and CUDA) generator states and
                                                      numpy's global MT19937 key of process r
+    <checkpoint>/trainer_state/<name>.safetensors    each training-only head's state_dict
+                                                     (aux_head, match_head, ...)
 
 The model weights are the checkpoint's NaVILA layout next to trainer_state/. JSON floats are
 written with repr (shortest round-trip), so learning rates and betas come back bit-exact, and
@@ -34,6 +36,35 @@ OPTIMIZER_FILE = "optimizer.safetensors"
 
 class TrainStateError(ValueError):
     """A training state that is missing or does not match the run being resumed."""
+
+
+def head_file(folder: str | Path, name: str) -> Path:
+    """Where a training-only head `name` (e.g. "match_head") lives in a trainer_state/ folder."""
+    return Path(folder) / f"{name}.safetensors"
+
+
+def save_heads(folder: str | Path, heads: dict[str, torch.nn.Module]) -> None:
+    """Write each training-only head's state_dict next to the training state."""
+    from safetensors.torch import save_file
+
+    for name, head in heads.items():
+        save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}, str(head_file(folder, name)))
+
+
+def load_head(head: torch.nn.Module, folder: str | Path, name: str) -> None:
+    """Restore a training-only head strictly (same keys and shapes). FileNotFoundError (its
+    filename the path) when the file is missing; TrainStateError when it does not fit `head`."""
+    from safetensors.torch import load_file
+
+    path = head_file(folder, name)
+    if not path.is_file():
+        raise FileNotFoundError(2, "no such file", str(path))
+    state = load_file(str(path))
+    want = {k: tuple(v.shape) for k, v in head.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    if want != got:
+        raise TrainStateError(f"{path} holds {got}, the head needs {want}")
+    head.load_state_dict(state)
 
 
 def _rng_file(folder: Path, rank: int) -> Path:

@@ -41,7 +41,8 @@ from typing import Any
 
 import torch
 
-from vila_nav.training.state import STATE_DIR, load_rng, load_state, read_state, save_rng, save_state
+from vila_nav.training.state import (STATE_DIR, TrainStateError, load_head, load_rng, load_state, read_state,
+                                     save_heads, save_rng, save_state)
 from vila_nav.training.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,6 @@ _RESUME_KEYS = ("init_from", "model", "trainable", "data.train", "data.use_weigh
                 "batch_size", "grad_accum", "seed", "mixed_precision", "aux")
 # in trainer_state/: each training-only head (SftObjective.heads()) as <name>.safetensors, e.g.
 # aux_head.safetensors (not part of the model)
-HEAD_SUFFIX = ".safetensors"
 
 
 class TrainError(RuntimeError):
@@ -226,7 +226,7 @@ def _train(cfg: TrainConfig) -> TrainResult:
                              match_swapped=cfg.aux.match_swapped)
     if resume_ckpt is not None:
         for name, head in objective.heads().items():
-            _load_head(head, resume_ckpt / STATE_DIR / f"{name}{HEAD_SUFFIX}")
+            _load_head(head, resume_ckpt / STATE_DIR, name)
     named = [(n, p) for n, p in objective.named_parameters() if p.requires_grad]
     groups, names = _param_groups(named, cfg.optim.weight_decay)
     optimizer = torch.optim.AdamW(groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps)
@@ -412,19 +412,15 @@ def _object_names(store) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _load_head(head, path: Path) -> None:
+def _load_head(head, folder: Path, name: str) -> None:
     """Restore a training-only head saved with a training state (strict: same keys and shapes)."""
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise TrainError(f"cannot resume: {path} is missing (the checkpoint was trained without that aux loss; "
-                         "resume with the same aux.* weights, or start a new run with init_from=)")
-    state = load_file(str(path))
-    want = {k: tuple(v.shape) for k, v in head.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in state.items()}
-    if want != got:
-        raise TrainError(f"cannot resume: {path} holds {got}, the head needs {want}")
-    head.load_state_dict(state)
+    try:
+        load_head(head, folder, name)
+    except FileNotFoundError as exc:
+        raise TrainError(f"cannot resume: {exc.filename} is missing (the checkpoint was trained without that aux "
+                         "loss; resume with the same aux.* weights, or start a new run with init_from=)") from exc
+    except TrainStateError as exc:
+        raise TrainError(f"cannot resume: {exc}") from exc
 
 
 def _save_model(model, path: Path) -> None:
@@ -457,11 +453,7 @@ def _save_checkpoint(acc, model, optimizer, scheduler, names, step: int, out: Pa
     if acc.is_main_process:
         save_state(tmp / STATE_DIR, optimizer=optimizer, scheduler=scheduler, param_names=names, step=step,
                    extra={"config": cfg_dict, "world_size": acc.num_processes})
-        from safetensors.torch import save_file
-
-        for name, head in (heads or {}).items():
-            save_file({k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()},
-                      str(tmp / STATE_DIR / f"{name}{HEAD_SUFFIX}"))
+        save_heads(tmp / STATE_DIR, heads or {})
         if final.exists():
             shutil.rmtree(final)
         tmp.replace(final)
