@@ -173,3 +173,37 @@ def test_training_heads_load_strictly_with_clear_errors(tmp_path):
         load_match_head(str(folder.parent), 9)
     with pytest.raises(FileNotFoundError, match="aux.match_weight > 0"):
         load_match_head(str(tmp_path), 8)
+
+
+def test_stop_profile_scores_every_decision_by_distance_to_the_stop(tmp_path, capsys):
+    from vila_nav.cli import main
+    from vila_nav.model import load
+    from vila_nav.model.testing import make_tiny_checkpoint
+    from vila_nav.training.probe import answer_probabilities, run_stop_profile
+
+    data = _data(tmp_path / "d")
+    ckpt = make_tiny_checkpoint(tmp_path / "m", seed=1)
+    model, store = load(ckpt), SftDataset(data)
+    profile = run_stop_profile(model, store, rollouts=2)
+    assert profile.to_end == [2, 1, 0, 2, 1, 0]  # two rollouts of turn, forward, stop
+    answers = sorted(set(store.answers))
+    s = store.samples[2]  # episode 0's stop
+    p = answer_probabilities(model, store.frames(s), s.instruction, answers)
+    assert profile.p_stop[2] == pytest.approx(float(p[answers.index(STOP_SENTENCE)]))
+    assert profile.argmax_stop[2] == (int(p.argmax()) == answers.index(STOP_SENTENCE))
+    assert main(["probe-instruction", str(ckpt), str(data), "--stop-profile", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "P(stop) along 3 expert rollouts" in out and "| 0 | 3 |" in out and "| 2-3 | 3 |" in out
+    assert "| 16+ | 0 | - | - | - |" in out
+    with pytest.raises(SystemExit) as exc:
+        main(["probe-instruction", str(ckpt), str(data), "--stop-profile", "-1"])
+    assert exc.value.code == 2 and "--stop-profile must be >= 0" in capsys.readouterr().err
+
+
+def test_stop_profile_table_groups_and_counts():
+    from vila_nav.training.probe import StopProfile
+
+    table = StopProfile([0, 1, 2, 3, 20], [0.5, 0.25, 0.1, 0.3, 0.0], [True, False, False, False, False]).table()
+    assert "| 0 | 1 | 0.500 | 0.500 | 1 (100%) |" in table
+    assert "| 2-3 | 2 | 0.200 | 0.300 | 0 (0%) |" in table
+    assert "| 4-7 | 0 | - | - | - |" in table and "| 16+ | 1 | 0.000 | 0.000 | 0 (0%) |" in table

@@ -1,7 +1,7 @@
 """`vila-nav probe-instruction`: does a model read the instruction? The instruction-swap probe.
 
     vila-nav probe-instruction MODEL DATA [--decisions N] [--seed S] [--device D]
-        [--match-head STEP_CHECKPOINT [--match-range-m M] [--match-decisions N]]
+        [--match-head STEP_CHECKPOINT [--match-range-m M] [--match-decisions N]] [--stop-profile ROLLOUTS]
 
 Teacher-forced on an SFT dataset's stored frames, the model scores every answer of the data's
 answer vocabulary (the sum of its tokens' log-probabilities after the prompt, normalised over
@@ -37,6 +37,12 @@ instruction is as high, the head predicts it from the frames alone (for example 
 is nearly over, so some landmark is close"), not by comparing the goal with the view. A head
 that reads the goal falls towards 0.5 there (not all the way: a near landmark in view makes
 any goal more likely to be near).
+
+With `--stop-profile ROLLOUTS` it also prints P(stop) at every decision of that many expert
+rollouts, grouped by how many decisions before the stop it comes, and how often the stop is the
+likeliest answer there (what greedy decoding would say): a model that knows where the goal is
+peaks at the stop; one that stays near the data's share of stops everywhere has learnt nothing
+about it. On the training data itself this tells underfitting (no peak) from overfitting.
 """
 from __future__ import annotations
 
@@ -137,17 +143,13 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tu
     """The first and stop groups of `store` (at most `decisions` each, in order), scored by
     `model`, and the mirror test on the first decisions."""
     answers = sorted(set(store.answers))
-    samples = [s for s in store.samples if s.source == "expert"]
-    instructions = sorted({s.instruction for s in samples})
+    rollouts = expert_rollouts(store)
+    instructions = sorted({r[0].instruction for r in rollouts})
     if len(instructions) < 2:
         raise ValueError("the probe swaps instructions between episodes: the data needs expert decisions of 2 episodes "
                          "or more, with different instructions")
-    by_rollout: dict[tuple[int, int, str], list[Any]] = {}
-    for s in samples:
-        by_rollout.setdefault((s.dataset, s.shard, s.rollout), []).append(s)
     firsts, stops = [], []
-    for rollout in by_rollout.values():
-        rollout.sort(key=lambda s: s.step)
+    for rollout in rollouts:
         firsts.append(rollout[0])
         if len(rollout) > 1 and _kind(rollout[-1].answer) == STOP_KIND:
             stops.append((rollout[-1], rollout[-2]))
@@ -176,6 +178,64 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tu
         stop.swapped.append(p(frames, other(s), s.answer))
         stop.before.append(p(store.frames(prev), prev.instruction, s.answer))  # P(stop) one decision earlier
     return [first, stop], mirror
+
+
+def expert_rollouts(store: Any) -> list[list[Any]]:
+    """The store's expert rollouts in file order, each its samples in step order."""
+    by_rollout: dict[tuple[int, int, str], list[Any]] = {}
+    for s in store.samples:
+        if s.source == "expert":
+            by_rollout.setdefault((s.dataset, s.shard, s.rollout), []).append(s)
+    return [sorted(r, key=lambda s: s.step) for r in by_rollout.values()]
+
+
+# Decisions before the rollout's end, per row of the stop profile: (first, last), inclusive.
+PROFILE_BUCKETS = ((0, 0), (1, 1), (2, 3), (4, 7), (8, 15), (16, None))
+
+
+@dataclasses.dataclass
+class StopProfile:
+    """P(stop) along expert rollouts that end in the stop: per decision, how many decisions
+    before the end it is (0: the stop itself), P(stop) and whether stop is the likeliest answer."""
+
+    to_end: list[int]
+    p_stop: list[float]
+    argmax_stop: list[bool]
+
+    def table(self) -> str:
+        rows = ["| decisions before the stop | n | mean P(stop) | max P(stop) | stop is the likeliest answer |",
+                "|---|---|---|---|---|"]
+        to_end, p, top = np.asarray(self.to_end), np.asarray(self.p_stop, float), np.asarray(self.argmax_stop, bool)
+        for lo, hi in PROFILE_BUCKETS:
+            sel = (to_end >= lo) & (to_end <= (np.inf if hi is None else hi))
+            name = f"{lo}" if lo == hi else f"{lo}-{hi}" if hi is not None else f"{lo}+"
+            if not sel.any():
+                rows.append(f"| {name} | 0 | - | - | - |")
+                continue
+            rows.append(f"| {name} | {int(sel.sum())} | {p[sel].mean():.3f} | {p[sel].max():.3f} | "
+                        f"{int(top[sel].sum())} ({100 * top[sel].mean():.0f}%) |")
+        return "\n".join(rows)
+
+
+def run_stop_profile(model: Any, store: Any, rollouts: int = 25) -> StopProfile:
+    """P(stop) (teacher-forced, own instruction) at every decision of the first `rollouts`
+    expert rollouts of `store` that end in the stop. A model that knows where the named goal
+    is puts its P(stop) peak at 0 decisions before the stop; one that has learnt only "late in
+    the episode" rises slowly towards the end and stays below the other answers."""
+    answers = sorted(set(store.answers))
+    stop = [i for i, a in enumerate(answers) if _kind(a) == STOP_KIND]
+    if not stop:
+        raise ValueError("the stop profile needs data whose answers include the stop")
+    model.reset()
+    out = StopProfile([], [], [])
+    ended = [r for r in expert_rollouts(store) if len(r) > 1 and _kind(r[-1].answer) == STOP_KIND]
+    for rollout in ended[:rollouts]:
+        for k, s in enumerate(rollout):
+            p = answer_probabilities(model, store.frames(s), s.instruction, answers)
+            out.to_end.append(len(rollout) - 1 - k)
+            out.p_stop.append(float(p[stop[0]]))
+            out.argmax_stop.append(int(p.argmax()) == stop[0])
+    return out
 
 
 def _other_instruction(instructions: Sequence[str], rng: np.random.Generator):
@@ -283,9 +343,13 @@ def main(argv: list[str]) -> int:
                    help="also probe the goal-match head saved in this step checkpoint's trainer_state/")
     p.add_argument("--match-range-m", type=float, default=3.0, help="the run's aux.match_range_m (default 3.0)")
     p.add_argument("--match-decisions", type=int, default=300, help="decisions for the goal-match probe (default 300)")
+    p.add_argument("--stop-profile", type=int, default=0, metavar="ROLLOUTS",
+                   help="also print P(stop) by decisions before the stop over this many expert rollouts (default 0: off)")
     args = p.parse_args(argv)
     if args.decisions < 1 or args.match_decisions < 1:
         p.error("--decisions and --match-decisions must be >= 1")
+    if args.stop_profile < 0:
+        p.error("--stop-profile must be >= 0")
     if not args.match_range_m > 0:
         p.error("--match-range-m must be > 0")
 
@@ -304,6 +368,7 @@ def main(argv: list[str]) -> int:
         groups, mirror = run_probe(model, store, args.decisions, args.seed)
         match = None if head is None else run_match_probe(model, store, head, args.match_range_m,
                                                           args.match_decisions, args.seed)
+        profile = run_stop_profile(model, store, args.stop_profile) if args.stop_profile else None
     except ValueError as exc:
         print(f"vila-nav probe-instruction: {exc}", file=sys.stderr)
         return 2
@@ -314,4 +379,7 @@ def main(argv: list[str]) -> int:
     print(f"\n{mirror.line()}")
     if match is not None:
         print(f"\n{match.line()}")
+    if profile is not None:
+        print(f"\nP(stop) along {profile.to_end.count(0)} expert rollouts "
+              f"(teacher-forced, own instruction):\n\n{profile.table()}")
     return 0
