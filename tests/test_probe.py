@@ -198,6 +198,17 @@ def test_stop_profile_scores_every_decision_by_distance_to_the_stop(tmp_path, ca
     with pytest.raises(SystemExit) as exc:
         main(["probe-instruction", str(ckpt), str(data), "--stop-profile", "-1"])
     assert exc.value.code == 2 and "--stop-profile must be >= 0" in capsys.readouterr().err
+    # Data without a stop (every rollout cut before its end): a clear error, exit code 2.
+    nostop = SftWriter(tmp_path / "nostop", num_frames=8, frame_size=0, encoding="png", shard_rollouts=2)
+    for e in range(2):
+        ep = types.SimpleNamespace(episode_id=str(e), scene_id="house_0000",
+                                   instruction=types.SimpleNamespace(text=f"Turn left to box {e}."))
+        nostop.add_rollout(ep, [np.full((SIZE, SIZE, 3), 9 * e, np.uint8)] * 2,
+                           [Decision(0, CANONICAL_OUTPUTS[3], None, (), "expert"),
+                            Decision(1, CANONICAL_OUTPUTS[2], None, (), "expert")])
+    nostop = nostop.finish([1] * 4, config={}, generator="tests/test_probe")
+    assert main(["probe-instruction", str(ckpt), str(nostop), "--stop-profile", "5"]) == 2
+    assert "expert rollouts that end in the stop" in capsys.readouterr().err
 
 
 def test_stop_profile_table_groups_and_counts():

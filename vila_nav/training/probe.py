@@ -222,19 +222,19 @@ def run_stop_profile(model: Any, store: Any, rollouts: int = 25) -> StopProfile:
     expert rollouts of `store` that end in the stop. A model that knows where the named goal
     is puts its P(stop) peak at 0 decisions before the stop; one that has learnt only "late in
     the episode" rises slowly towards the end and stays below the other answers."""
+    ended = [r for r in expert_rollouts(store) if len(r) > 1 and _kind(r[-1].answer) == STOP_KIND]
+    if not ended:
+        raise ValueError("the stop profile needs expert rollouts that end in the stop; this data has none")
     answers = sorted(set(store.answers))
-    stop = [i for i, a in enumerate(answers) if _kind(a) == STOP_KIND]
-    if not stop:
-        raise ValueError("the stop profile needs data whose answers include the stop")
+    stop = answers.index(ended[0][-1].answer)
     model.reset()
     out = StopProfile([], [], [])
-    ended = [r for r in expert_rollouts(store) if len(r) > 1 and _kind(r[-1].answer) == STOP_KIND]
     for rollout in ended[:rollouts]:
         for k, s in enumerate(rollout):
             p = answer_probabilities(model, store.frames(s), s.instruction, answers)
             out.to_end.append(len(rollout) - 1 - k)
-            out.p_stop.append(float(p[stop[0]]))
-            out.argmax_stop.append(int(p.argmax()) == stop[0])
+            out.p_stop.append(float(p[stop]))
+            out.argmax_stop.append(int(p.argmax()) == stop)
     return out
 
 
