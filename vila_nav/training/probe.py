@@ -143,17 +143,12 @@ def run_probe(model: Any, store: Any, decisions: int = 100, seed: int = 0) -> tu
     """The first and stop groups of `store` (at most `decisions` each, in order), scored by
     `model`, and the mirror test on the first decisions."""
     answers = sorted(set(store.answers))
-    rollouts = expert_rollouts(store)
-    instructions = sorted({r[0].instruction for r in rollouts})
-    if len(instructions) < 2:
-        raise ValueError("the probe swaps instructions between episodes: the data needs expert decisions of 2 episodes "
-                         "or more, with different instructions")
     firsts, stops = [], []
-    for rollout in rollouts:
+    for rollout in expert_rollouts(store):
         firsts.append(rollout[0])
         if len(rollout) > 1 and _kind(rollout[-1].answer) == STOP_KIND:
             stops.append((rollout[-1], rollout[-2]))
-    other = _other_instruction(instructions, np.random.default_rng(seed))
+    other = _other_instruction(store, np.random.default_rng(seed))
 
     def p(frames, instruction: str, answer: str) -> float:
         return float(answer_probabilities(model, frames, instruction, answers)[answers.index(answer)])
@@ -238,8 +233,13 @@ def run_stop_profile(model: Any, store: Any, rollouts: int = 25) -> StopProfile:
     return out
 
 
-def _other_instruction(instructions: Sequence[str], rng: np.random.Generator):
-    """other(sample) -> another episode's instruction (of the sorted distinct `instructions`), uniformly."""
+def _other_instruction(store: Any, rng: np.random.Generator):
+    """other(sample) -> another episode's instruction, uniformly over the distinct instructions of
+    `store`'s expert decisions (ValueError when there are fewer than 2: nothing to swap with)."""
+    instructions = sorted({s.instruction for s in store.samples if s.source == "expert"})
+    if len(instructions) < 2:
+        raise ValueError("the probe swaps instructions between episodes: the data needs expert decisions of 2 episodes "
+                         "or more, with different instructions")
     def other(s) -> str:
         k = int(rng.integers(len(instructions) - 1))
         return instructions[k + (k >= instructions.index(s.instruction))]
@@ -303,11 +303,7 @@ def run_match_probe(model: Any, store: Any, head: Any, range_m: float = 3.0, dec
                          "in the embedded simulator)")
     samples = [s for s in store.samples if s.source == "expert" and s.visible_objects is not None
                and named_goal(s.instruction, names) is not None]
-    instructions = sorted({s.instruction for s in store.samples if s.source == "expert"})
-    if len(instructions) < 2:
-        raise ValueError("the probe swaps instructions between episodes: the data needs expert decisions of 2 episodes "
-                         "or more, with different instructions")
-    other = _other_instruction(instructions, np.random.default_rng(seed))
+    other = _other_instruction(store, np.random.default_rng(seed))
     decoder = model.llm.get_decoder()
 
     @torch.inference_mode()

@@ -54,8 +54,6 @@ FINAL = "final"
 # Config sections that must match the checkpoint's to resume exactly.
 _RESUME_KEYS = ("init_from", "model", "trainable", "data.train", "data.use_weights", "data.limit", "optim",
                 "batch_size", "grad_accum", "seed", "mixed_precision", "aux")
-# in trainer_state/: each training-only head (SftObjective.heads()) as <name>.safetensors, e.g.
-# aux_head.safetensors (not part of the model)
 
 
 class TrainError(RuntimeError):
