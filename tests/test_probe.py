@@ -2,6 +2,7 @@
 model's own sequence probability, the groups are the right decisions, and the CLI prints them."""
 from __future__ import annotations
 
+import math
 import types
 from pathlib import Path
 
@@ -24,7 +25,7 @@ def _data(path: Path, episodes: int = 3) -> Path:
     for e in range(episodes):
         ep = types.SimpleNamespace(episode_id=str(e), scene_id="house_0000",
                                    instruction=types.SimpleNamespace(text=f"Turn {'right' if e == 2 else 'left'} and stop by box {e}."))
-        frames = [np.full((SIZE, SIZE, 3), 40 * (e + i), np.uint8) for i in range(3)]
+        frames = [np.full((SIZE, SIZE, 3), (40 * (e + i)) % 256, np.uint8) for i in range(3)]
         decisions = [Decision(0, left, None, (), "expert"), Decision(1, forward, None, (), "expert"),
                      Decision(2, STOP_SENTENCE, None, (), "expert")]
         writer.add_rollout(ep, frames, decisions)
@@ -218,3 +219,98 @@ def test_stop_profile_table_groups_and_counts():
     assert "| 0 | 1 | 0.500 | 0.500 | 1 (100%) |" in table
     assert "| 2-3 | 2 | 0.200 | 0.300 | 0 (0%) |" in table
     assert "| 4-7 | 0 | - | - | - |" in table and "| 16+ | 1 | 0.000 | 0.000 | 0 (0%) |" in table
+
+
+def test_token_parts_expands_every_image_slot():
+    from vila_nav.training.routing import token_parts
+
+    parts = token_parts([5, -200, 7, -200, 9], tokens_per_frame=2, image_index=-200)
+    assert parts.tolist() == [0, 1, 1, 0, 2, 2, 0]  # text, history frame, text, current frame, text
+
+
+def test_answer_attention_is_the_lms_own_layer_0_attention(tmp_path):
+    """Layer 0 by hand: RMSNorm -> q/k projections -> RoPE -> causal softmax of the last row,
+    summed over the positions of each part (found here from the slot positions, not token_parts)."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
+
+    from vila_nav.model.prompt import IMAGE_TOKEN_INDEX
+    from vila_nav.model.testing import TINY, build_model
+    from vila_nav.training.routing import PARTS, answer_routing, eager_attention
+
+    model = build_model(TINY, seed=3)
+    store = SftDataset(_data(tmp_path / "d"))
+    s = store.samples[1]
+    before = model.llm.config._attn_implementation
+    with eager_attention(model.llm):
+        shares, current, state = answer_routing(model, store.frames(s), s.instruction)
+    assert model.llm.config._attn_implementation == before  # restored
+    cfg = model.llm.config
+    assert shares.shape == (cfg.num_hidden_layers, len(PARTS) + 1)
+    np.testing.assert_allclose(shares[:, :3].sum(axis=1), 1.0, rtol=1e-5)  # every layer's row sums to 1
+
+    ids = model.prompt_ids(s.instruction)
+    with torch.no_grad():
+        visual = [model.encode_frame(f) for f in store.frames(s)]
+        x = model.embed(ids, visual)  # (1, L, H)
+        layer = model.llm.model.layers[0]
+        h = layer.input_layernorm(x)
+        n, d = x.shape[1], cfg.head_dim
+        q = layer.self_attn.q_proj(h).view(1, n, -1, d).transpose(1, 2)
+        k = layer.self_attn.k_proj(h).view(1, n, -1, d).transpose(1, 2)
+        cos, sin = model.llm.model.rotary_emb(x, torch.arange(n)[None])
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        k = repeat_kv(k, cfg.num_attention_heads // cfg.num_key_value_heads)
+        # the last row of the causal mask masks nothing: (heads, L)
+        last = torch.softmax(torch.einsum("hd,hnd->hn", q[0, :, -1], k[0]) / math.sqrt(d), dim=-1)
+    t = visual[0].shape[0]
+    slots, pos, where = [i for i, tok in enumerate(ids) if tok == IMAGE_TOKEN_INDEX], 0, {}
+    for i, tok in enumerate(ids):  # expanded position of every prompt id
+        where[i] = pos
+        pos += t if tok == IMAGE_TOKEN_INDEX else 1
+    current_pos = list(range(where[slots[-1]], where[slots[-1]] + t))
+    history_pos = [p for j in slots[:-1] for p in range(where[j], where[j] + t)]
+    text_pos = sorted(set(range(n)) - set(current_pos) - set(history_pos))
+    want = [float(last[:, idx].sum(1).mean()) for idx in (text_pos, history_pos, current_pos)]
+    np.testing.assert_allclose(shares[0, :3], want, rtol=1e-4, atol=1e-6)
+    assert shares[0, 3] == pytest.approx(float(last.max(1).values.mean()), rel=1e-4)
+    torch.testing.assert_close(current, visual[-1].float())
+    with torch.no_grad():
+        hidden = model.llm(inputs_embeds=x, output_hidden_states=True).hidden_states[-1][0, -1]
+    torch.testing.assert_close(state, hidden.float(), rtol=1e-4, atol=1e-5)
+
+
+def test_kind_probe_finds_a_linear_signal_and_does_not_invent_one():
+    from vila_nav.training.routing import _probe
+
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 4, (400,), generator=gen)
+    is_test = torch.arange(400) % 4 == 0
+    noise = torch.randn(400, 16, generator=gen)
+    informative = noise.clone()
+    informative[:, :4] += 3.0 * torch.nn.functional.one_hot(y, 4)  # the kind, plainly in 4 features
+    rng = np.random.default_rng(0)
+    prior = math.log(4)  # about uniform kinds
+    nll, acc = _probe(informative, y, is_test, rng)
+    assert nll < 0.5 * prior and acc > 0.8
+    nll, acc = _probe(noise, y, is_test, rng)
+    assert nll > 0.9 * prior and acc < 0.45  # no signal: no better than guessing
+
+
+def test_routing_cli_prints_both_tables_and_rejects_too_little_data(tmp_path, capsys):
+    from vila_nav.cli import main
+    from vila_nav.model.testing import make_tiny_checkpoint
+
+    data = _data(tmp_path / "d", episodes=8)  # 24 decisions: turn left, forward, stop per episode
+    ckpt = make_tiny_checkpoint(tmp_path / "m", seed=1)
+    assert main(["probe-instruction", str(ckpt), str(data), "--decisions", "1", "--routing", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "mean over 24 decisions and the heads" in out  # every decision, none twice
+    assert "| layer | text | history frames | current frame | largest single position |" in out
+    assert "(18 decisions to fit, 6 to score)" in out  # 2 of the 8 episodes held out
+    assert "| current frame's visual tokens (" in out and "| LM state at the answer position |" in out
+    assert main(["probe-instruction", str(ckpt), str(_data(tmp_path / "three", episodes=3)),
+                 "--decisions", "1", "--routing", "10"]) == 2
+    assert "4 episodes or more, it has 3" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:
+        main(["probe-instruction", str(ckpt), str(data), "--routing", "-1"])
+    assert exc.value.code == 2 and "--routing must be >= 0" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
     vila-nav probe-instruction MODEL DATA [--decisions N] [--seed S] [--device D]
         [--match-head STEP_CHECKPOINT [--match-range-m M] [--match-decisions N]] [--stop-profile ROLLOUTS]
+        [--routing DECISIONS]
 
 Teacher-forced on an SFT dataset's stored frames, the model scores every answer of the data's
 answer vocabulary (the sum of its tokens' log-probabilities after the prompt, normalised over
@@ -43,6 +44,10 @@ rollouts, grouped by how many decisions before the stop it comes, and how often 
 likeliest answer there (what greedy decoding would say): a model that knows where the goal is
 peaks at the stop; one that stays near the data's share of stops everywhere has learnt nothing
 about it. On the training data itself this tells underfitting (no peak) from overfitting.
+
+With `--routing DECISIONS` it also prints where the answer position's attention goes (text, history
+frames, current frame) per LM layer, and held-out linear probes of the answer's kind from the
+current view and from the LM's state (routing.py): does the LM carry what the tower sees?
 """
 from __future__ import annotations
 
@@ -55,6 +60,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vila_nav.actions import parse_action
+from vila_nav.training.routing import run_routing
 
 STOP_KIND = "stop"
 
@@ -341,11 +347,16 @@ def main(argv: list[str]) -> int:
     p.add_argument("--match-decisions", type=int, default=300, help="decisions for the goal-match probe (default 300)")
     p.add_argument("--stop-profile", type=int, default=0, metavar="ROLLOUTS",
                    help="also print P(stop) by decisions before the stop over this many expert rollouts (default 0: off)")
+    p.add_argument("--routing", type=int, default=0, metavar="DECISIONS",
+                   help="also print where the answer position attends and linear probes of the answer's kind "
+                        "from the current view and from the LM, over this many decisions drawn by their rebalancing weights (default 0: off)")
     args = p.parse_args(argv)
     if args.decisions < 1 or args.match_decisions < 1:
         p.error("--decisions and --match-decisions must be >= 1")
     if args.stop_profile < 0:
         p.error("--stop-profile must be >= 0")
+    if args.routing < 0:
+        p.error("--routing must be >= 0")
     if not args.match_range_m > 0:
         p.error("--match-range-m must be > 0")
 
@@ -365,6 +376,7 @@ def main(argv: list[str]) -> int:
         match = None if head is None else run_match_probe(model, store, head, args.match_range_m,
                                                           args.match_decisions, args.seed)
         profile = run_stop_profile(model, store, args.stop_profile) if args.stop_profile else None
+        routing = run_routing(model, store, args.routing, args.seed) if args.routing else None
     except ValueError as exc:
         print(f"vila-nav probe-instruction: {exc}", file=sys.stderr)
         return 2
@@ -378,4 +390,6 @@ def main(argv: list[str]) -> int:
     if profile is not None:
         print(f"\nP(stop) along {profile.to_end.count(0)} expert rollouts "
               f"(teacher-forced, own instruction):\n\n{profile.table()}")
+    if routing is not None:
+        print(f"\n{routing.table()}")
     return 0
