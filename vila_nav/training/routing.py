@@ -3,14 +3,15 @@
     vila-nav probe-instruction MODEL DATA --routing N
 
 Two measurements on N decisions of an SFT dataset (drawn by their rebalancing weights, i.e. the
-mix training sees; teacher-forced, stored frames), both at
-the position that predicts the answer (the last prompt token):
+mix training sees; teacher-forced, stored frames), both at the position that predicts the
+answer (the last prompt token):
 
 attention    per LM layer, how that position's attention splits over the prompt's parts: text
              tokens, the history frames' visual tokens and the current frame's visual tokens,
              and the largest share any single position gets (each a mean over heads and
-             decisions). A collapsed layer puts nearly all of it on one text token; when every
-             layer does, the answer is the same whatever the frames show.
+             decisions). In a collapsed layer each head puts nearly all of it on one position
+             (mostly a text token); when every layer does, the answer is nearly the same
+             whatever the frames show.
 kind probes  softmax regressions of the expert answer's kind (forward / turn left / turn right /
              stop) fitted on the decisions of 3/4 of the episodes and scored on the other 1/4
              (held out by episode, so memorised frames do not count), from (a) the current
