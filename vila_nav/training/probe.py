@@ -349,7 +349,8 @@ def main(argv: list[str]) -> int:
                    help="also print P(stop) by decisions before the stop over this many expert rollouts (default 0: off)")
     p.add_argument("--routing", type=int, default=0, metavar="DECISIONS",
                    help="also print where the answer position attends and linear probes of the answer's kind "
-                        "from the current view and from the LM, over this many decisions drawn by their rebalancing weights (default 0: off)")
+                        "from the current view and from the LM, over this many decisions drawn by their "
+                        "rebalancing weights (default 0: off)")
     args = p.parse_args(argv)
     if args.decisions < 1 or args.match_decisions < 1:
         p.error("--decisions and --match-decisions must be >= 1")
