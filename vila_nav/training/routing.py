@@ -34,7 +34,6 @@ import numpy as np
 
 from vila_nav.actions import parse_action
 
-KINDS = ("forward", "turn_left", "turn_right", "stop")
 PARTS = ("text", "history frames", "current frame")
 # L2 strengths tried for each probe; the one with the best NLL on a held-out part of the
 # training split is refitted on the whole training split.
@@ -104,11 +103,10 @@ def answer_routing(model: Any, frames: Sequence[np.ndarray], instruction: str):
     from vila_nav.model.prompt import IMAGE_TOKEN_INDEX
 
     with torch.inference_mode():
-        visual, _ = model.frame_tokens(frames)  # per frame (T, H)
-        ids = model.prompt_ids(instruction)
-        out = model.llm(inputs_embeds=model.embed(ids, visual), output_attentions=True, output_hidden_states=True,
-                        use_cache=False)
-    parts = token_parts(ids, visual[-1].shape[0], IMAGE_TOKEN_INDEX)
+        embeds = model.inputs_embeds(frames, instruction)  # (1, L, H): the decision's own LM input
+        visual, _ = model.frame_tokens(frames)  # per frame (T, H), from the model's feature cache
+        out = model.llm(inputs_embeds=embeds, output_attentions=True, output_hidden_states=True, use_cache=False)
+    parts = token_parts(model.prompt_ids(instruction), visual[-1].shape[0], IMAGE_TOKEN_INDEX)
     shares = []
     for att in out.attentions:  # (1, heads, L, L)
         last = att[0, :, -1].float().cpu().numpy()  # (heads, L): the answer position's attention
@@ -122,6 +120,8 @@ def run_routing(model: Any, store: Any, decisions: int = 2000, seed: int = 0) ->
     mix training sees. ValueError when the data has decisions of fewer than 4 episodes (no
     held-out quarter) or the held-out decisions have fewer than 2 kinds."""
     import torch
+
+    from vila_nav.training.collate import AUX_KINDS
 
     usable = [s for s in store.samples if parse_action(s.answer) is not None]
     episodes = sorted({s.episode_id for s in usable})
@@ -142,13 +142,13 @@ def run_routing(model: Any, store: Any, decisions: int = 2000, seed: int = 0) ->
             shares.append(att)
             view.append(current.flatten())
             state.append(hidden)
-            kinds.append(KINDS.index(parse_action(s.answer).kind))
+            kinds.append(AUX_KINDS.index(parse_action(s.answer).kind))
             test.append(s.episode_id in held_out)
     y, is_test = torch.tensor(kinds), torch.tensor(test)
     if int(is_test.sum()) == 0 or int((~is_test).sum()) == 0 or len(set(y[is_test].tolist())) < 2:
         raise ValueError(f"{len(chosen)} decisions give too few held-out decisions of 2 kinds or more: "
                          "raise --routing or use data with more episodes")
-    prior = torch.bincount(y[~is_test], minlength=len(KINDS)).float() + 0.5  # add-half smoothing
+    prior = torch.bincount(y[~is_test], minlength=len(AUX_KINDS)).float() + 0.5  # add-half smoothing
     prior_logp = torch.log(prior / prior.sum())
     nll = {"prior (the fitted decisions' kind shares)": float(-prior_logp[y[is_test]].mean())}
     acc = {"prior (the fitted decisions' kind shares)": float((y[is_test] == prior.argmax()).float().mean())}
@@ -179,8 +179,10 @@ def _fit_and_score(x, y, fit_rows, score_rows, weight_decay: float) -> tuple[flo
     import torch
     import torch.nn.functional as F
 
+    from vila_nav.training.collate import AUX_KINDS
+
     gen = torch.Generator().manual_seed(0)
-    head = torch.nn.Linear(x.shape[1], len(KINDS))
+    head = torch.nn.Linear(x.shape[1], len(AUX_KINDS))
     with torch.no_grad():
         head.weight.normal_(0.0, 0.01, generator=gen)
         head.bias.zero_()
