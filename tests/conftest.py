@@ -73,35 +73,21 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture(autouse=True)
-def _ros_stall_dump(request):
-    """For `ros` tests: if this process's Python threads cannot run for 1 s, write every
-    thread's stack to a file (faulthandler's C watchdog needs no GIL), and print it when the test
-    fails. The ROS tests wait for real messages; when one times out on a loaded machine, this
-    tells a stalled process (and where it was) from a silent node."""
+def _ros_stall_report(request):
+    """For `ros` tests: record the process's stalls of >= 1 s (tests/stall_monitor.py) and print
+    them, with every thread's stack, when the test fails. The ROS tests wait for real messages;
+    when one times out on a loaded machine, this tells a stalled process (and where it was) from a
+    silent node."""
     if request.node.get_closest_marker("ros") is None:
         yield
         return
-    import faulthandler
-    import threading
+    from stall_monitor import StallMonitor
 
-    stall_s, path = 1.0, request.getfixturevalue("tmp_path") / "stalls.txt"
-    stop = threading.Event()
-    with open(path, "w") as f:
-        def rearm() -> None:  # pushes the watchdog's deadline back every 50 ms while threads run
-            while True:
-                faulthandler.dump_traceback_later(stall_s, repeat=False, file=f)
-                if stop.wait(0.05):
-                    break
-            faulthandler.cancel_dump_traceback_later()
-
-        t = threading.Thread(target=rearm, name="stall-dump", daemon=True)
-        t.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            t.join()
+    monitor = StallMonitor(stall_s=1.0).start()
+    try:
+        yield
+    finally:
+        monitor.stop()
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
-        text = path.read_text()
-        print(f"process stalls of >= {stall_s} s during the test (all threads' stacks):\n{text or 'none'}")
+        print(monitor.report())
