@@ -548,6 +548,76 @@ def test_a_checkpoint_from_before_a_new_setting_resumes_with_its_default(data, t
         _check_resume(saved, as_saved(_cfg(tmp_path, data, "aux.progress_weight=1")), 1, tmp_path)
 
 
+# ---- stopping on a signal ---------------------------------------------------------------------------------
+
+
+def test_sigterm_ends_the_run_with_a_checkpoint_of_that_step(data, tmp_path):
+    """What a scheduler or torchrun does before a kill: `vila-nav train` finishes its step, saves
+    it (save_every is far away), says so, exits 130, and the same command resumes there."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    args = [f"output_dir={out}", f"data.train=[{data['train']}]", "data.val=", "model.preset=tiny",
+            "model.image_size=null", "model.tokenizer_vocab_size=512", "batch_size=4", "max_steps=100000",
+            "optim.warmup_steps=2", "save_every=100000", "log_every=1", "progress=false", "threads=1"]
+    proc = subprocess.Popen([sys.executable, "-m", "vila_nav.cli", "train", *args], stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    seen = []
+    for line in proc.stderr:  # steps are logged to stderr, one line each (log_every=1)
+        seen.append(line)
+        if " step 3 loss " in line:
+            proc.send_signal(signal.SIGTERM)
+            break
+    stdout, rest = proc.communicate(timeout=120)
+    err = "".join(seen) + rest
+    assert proc.returncode == 130, err
+    ckpts = sorted((out / "checkpoints").iterdir())
+    assert len(ckpts) == 1 and (ckpts[0] / "trainer_state" / "state.json").is_file(), err
+    at = int(ckpts[0].name.split("-")[1])
+    assert at >= 3 and f"SIGTERM at step {at}, saved in {ckpts[0]}" in err and f"steps 0 -> {at}" in stdout
+    rows = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == list(range(1, at + 1))
+
+    from vila_nav.training.trainer import train
+
+    resumed = train(compose(TrainConfig, "train", [*args, "stop_after_steps=1"]))
+    assert resumed.start_step == at and resumed.step == at + 1
+
+
+def test_stop_request_records_one_signal_then_steps_aside():
+    import os
+    import signal
+    import time
+
+    from vila_nav.training.interrupt import StopRequest
+
+    def deliver(sig) -> None:  # the handler runs in this (main) thread at the next bytecode
+        os.kill(os.getpid(), sig)
+        time.sleep(0.01)
+
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with StopRequest() as stop:
+        assert stop.received is None
+        deliver(signal.SIGINT)
+        assert stop.received == "SIGINT"
+        assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # a second one acts
+        with pytest.raises(KeyboardInterrupt):
+            deliver(signal.SIGINT)
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+
+    # An ignored Ctrl-C (a job started with & from a script) stays ignored.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with StopRequest() as stop:
+            deliver(signal.SIGINT)
+            assert stop.received is None and signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # ---- fine-tuning a NaVILA-layout checkpoint, through the CLI ------------------------------------------------
 
 

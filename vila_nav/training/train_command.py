@@ -8,6 +8,9 @@ Examples:
     vila-nav train init_from=/models/navila-llama3-8b-8f trainable.vision_tower=false mixed_precision=bf16
     accelerate launch --num_processes 8 -m vila_nav.cli train ...     (or torchrun --nproc_per_node 8 -m vila_nav.cli train ...)
 
+SIGTERM (what schedulers, torchrun and `timeout` send) or Ctrl-C ends the run after its current
+optimizer step with a checkpoint of that step; a second one stops at once.
+
 Exit status: 0 trained to max_steps (or stopped at max_seconds with a checkpoint); 1 the run
 could not start or failed; 2 bad configuration; 130 interrupted (run the same command to resume
 from the newest checkpoint).
@@ -41,8 +44,9 @@ def main(argv: list[str]) -> int:
         print(f"\nvila-nav train: interrupted; run the same command to resume from the newest checkpoint in "
               f"{output_dir(cfg)}", file=sys.stderr)
         return 130
+    interrupted = result.stopped in ("SIGTERM", "SIGINT")
     if not result.main_process:
-        return 0  # one summary per run, from the main process
+        return 130 if interrupted else 0  # one summary per run, from the main process
     last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
     print(f"steps {result.start_step} -> {result.step} ({result.stopped}); last loss {last}; "
           f"{result.samples_per_s:.2f} samples/s")
@@ -51,4 +55,8 @@ def main(argv: list[str]) -> int:
         acc = f", action accuracy {v['val_action_acc']:.3f}" if "val_action_acc" in v else ""
         print(f"validation: loss {v['val_loss']:.4f}, exact match {v['val_exact']:.3f}{acc}")
     print(f"model: {result.final or result.last_checkpoint}; log and loss curve in {result.output_dir}")
+    if interrupted:
+        print(f"vila-nav train: {result.stopped} at step {result.step}, saved in {result.last_checkpoint}; run the "
+              "same command to resume", file=sys.stderr)
+        return 130
     return 0

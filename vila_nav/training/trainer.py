@@ -41,6 +41,7 @@ from typing import Any
 
 import torch
 
+from vila_nav.training.interrupt import StopRequest
 from vila_nav.training.state import (STATE_DIR, TrainStateError, load_head, load_rng, load_state, read_state,
                                      save_heads, save_rng, save_state)
 from vila_nav.training.train_config import TrainConfig
@@ -68,7 +69,7 @@ class TrainResult:
     losses: list[float]  # per optimizer step run by this invocation
     last_checkpoint: Path | None
     final: Path | None  # final/ when max_steps was reached
-    stopped: str  # "max_steps" | "max_seconds" | "stop_after_steps"
+    stopped: str  # "max_steps" | "max_seconds" | "stop_after_steps" | "SIGTERM" | "SIGINT"
     samples_per_s: float  # training throughput of this invocation (all processes)
     validation: dict | None  # the last validation result (main process only)
     main_process: bool  # False on the other processes of a distributed run
@@ -286,59 +287,63 @@ def _train(cfg: TrainConfig) -> TrainResult:
             plot_loss_curve(rows, out / CURVE_FILE, title=f"{out.name}: step {at}")
         return path
 
-    for batch in loader:
-        last_micro = (micro + 1) % cfg.grad_accum == 0
-        sync = contextlib.nullcontext() if last_micro or world == 1 else acc.no_sync(objective)
-        with sync:
-            result = objective(batch)
-            acc.backward(result["loss"] / cfg.grad_accum)
-        pending.append(torch.stack([result[k] for k in logged]))
-        samples_done += len(batch["answers"]) * world
-        micro += 1
-        if not last_micro:
-            continue
-        if cfg.optim.grad_clip > 0:
-            acc.clip_grad_norm_([p for _, p in named], cfg.optim.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        # the logged losses, mean over micro-steps and processes
-        means = dict(zip(logged, (float(v) for v in acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean"))))
-        loss = means.pop("lm_loss")
-        pending = []
-        losses.append(loss)
-        now = time.perf_counter()
-        train_s += now - t_step
-        if not math.isfinite(loss):
-            raise TrainError(f"loss is {loss} at step {step}; lower optim.lr or check the data")
-        if main_proc:
-            row = {"step": step, "epoch": round(plan.epoch_of(micro), 4), "loss": loss,
-                   "lr": scheduler.get_last_lr()[0], "samples": step * plan.global_batch * cfg.grad_accum,
-                   "elapsed_s": round(elapsed0 + now - t0, 3), **means}  # + each auxiliary loss it computes
-            rows.append(row)
-            _append_row(log_path, row)
-            if bar is not None:
-                bar.update(1)
-                if step % cfg.log_every == 0:
-                    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{row['lr']:.2e}")
-            elif step % cfg.log_every == 0:
-                log.info("step %d loss %.4f lr %.3e", step, loss, row["lr"])
-        out_of_time = cfg.max_seconds is not None and now - t0 >= cfg.max_seconds
-        if cfg.max_seconds is not None and world > 1:  # every process must stop at the same step
-            flag = torch.tensor(float(out_of_time), device=acc.device)
-            out_of_time = bool(acc.reduce(flag, reduction="sum") > 0)
-        out_of_steps = cfg.stop_after_steps is not None and step - start_step >= cfg.stop_after_steps
-        if val_set is not None and ((cfg.val.every and step % cfg.val.every == 0) or step == cfg.max_steps):
-            validation = _validate(acc, unwrapped, val_set, collator, cfg, step, rows, log_path)
-        if step % cfg.save_every == 0 or step == cfg.max_steps or out_of_time or out_of_steps:
-            last_ckpt = checkpoint(step)
-        t_step = time.perf_counter()
-        if (out_of_time or out_of_steps) and step < cfg.max_steps:
-            stopped = "max_seconds" if out_of_time else "stop_after_steps"
+    with StopRequest() as stop_request:  # SIGTERM / Ctrl-C: checkpoint at the end of this step
+        for batch in loader:
+            last_micro = (micro + 1) % cfg.grad_accum == 0
+            sync = contextlib.nullcontext() if last_micro or world == 1 else acc.no_sync(objective)
+            with sync:
+                result = objective(batch)
+                acc.backward(result["loss"] / cfg.grad_accum)
+            pending.append(torch.stack([result[k] for k in logged]))
+            samples_done += len(batch["answers"]) * world
+            micro += 1
+            if not last_micro:
+                continue
+            if cfg.optim.grad_clip > 0:
+                acc.clip_grad_norm_([p for _, p in named], cfg.optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            # the logged losses, mean over micro-steps and processes
+            means = dict(zip(logged, (float(v) for v in acc.reduce(torch.stack(pending).mean(dim=0), reduction="mean"))))
+            loss = means.pop("lm_loss")
+            pending = []
+            losses.append(loss)
+            now = time.perf_counter()
+            train_s += now - t_step
+            if not math.isfinite(loss):
+                raise TrainError(f"loss is {loss} at step {step}; lower optim.lr or check the data")
             if main_proc:
-                log.info("%s reached at step %d; run the same command to resume", stopped, step)
-            break
+                row = {"step": step, "epoch": round(plan.epoch_of(micro), 4), "loss": loss,
+                       "lr": scheduler.get_last_lr()[0], "samples": step * plan.global_batch * cfg.grad_accum,
+                       "elapsed_s": round(elapsed0 + now - t0, 3), **means}  # + each auxiliary loss it computes
+                rows.append(row)
+                _append_row(log_path, row)
+                if bar is not None:
+                    bar.update(1)
+                    if step % cfg.log_every == 0:
+                        bar.set_postfix(loss=f"{loss:.4f}", lr=f"{row['lr']:.2e}")
+                elif step % cfg.log_every == 0:
+                    log.info("step %d loss %.4f lr %.3e", step, loss, row["lr"])
+            out_of_time = cfg.max_seconds is not None and now - t0 >= cfg.max_seconds
+            signalled = stop_request.received is not None
+            if world > 1:  # every process must stop at the same step (a signal may reach only some)
+                flags = acc.reduce(torch.tensor([float(out_of_time), float(signalled)], device=acc.device), reduction="sum")
+                out_of_time, signalled = bool(flags[0] > 0), bool(flags[1] > 0)
+            out_of_steps = cfg.stop_after_steps is not None and step - start_step >= cfg.stop_after_steps
+            if val_set is not None and not signalled and (
+                    (cfg.val.every and step % cfg.val.every == 0) or step == cfg.max_steps):
+                validation = _validate(acc, unwrapped, val_set, collator, cfg, step, rows, log_path)
+            if step % cfg.save_every == 0 or step == cfg.max_steps or out_of_time or out_of_steps or signalled:
+                last_ckpt = checkpoint(step)
+            t_step = time.perf_counter()
+            if (out_of_time or out_of_steps or signalled) and step < cfg.max_steps:
+                stopped = ((stop_request.received or "SIGTERM") if signalled  # another process got it
+                           else "max_seconds" if out_of_time else "stop_after_steps")
+                if main_proc:
+                    log.info("%s at step %d: checkpoint %s; run the same command to resume", stopped, step, last_ckpt)
+                break
     if bar is not None:
         bar.close()
     final = None
