@@ -26,6 +26,8 @@ and reproduces the uninterrupted run: same weights, optimizer moments, LR schedu
 and batch order. The settings that shape the run (model, data, optim, batch sizes, seed, mixed
 precision, number of processes) must match the checkpoint's; max_steps may grow (the cosine
 schedule is then stretched, which is no longer bit-identical to a run started with it).
+SIGTERM or Ctrl-C ends the loop after its current optimizer step with a checkpoint of that step
+(interrupt.py); so do max_seconds and stop_after_steps.
 """
 from __future__ import annotations
 
