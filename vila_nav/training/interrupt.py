@@ -23,6 +23,7 @@ class StopRequest:
     """Context manager: records the first SIGTERM / SIGINT as a stop request."""
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    NAMES = tuple(sig.name for sig in SIGNALS)  # what `received` (and TrainResult.stopped) can be
 
     def __init__(self) -> None:
         self.received: str | None = None  # the signal's name ("SIGTERM", "SIGINT") once one came

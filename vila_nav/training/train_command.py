@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
 
     from vila_nav.model.checkpoint import CheckpointError
 
+    from .interrupt import StopRequest
     from .state import TrainStateError
     from .store import SftFormatError
     from .trainer import TrainError, output_dir, train
@@ -44,7 +45,7 @@ def main(argv: list[str]) -> int:
         print(f"\nvila-nav train: interrupted; run the same command to resume from the newest checkpoint in "
               f"{output_dir(cfg)}", file=sys.stderr)
         return 130
-    interrupted = result.stopped in ("SIGTERM", "SIGINT")
+    interrupted = result.stopped in StopRequest.NAMES
     if not result.main_process:
         return 130 if interrupted else 0  # one summary per run, from the main process
     last = f"{result.losses[-1]:.4f}" if result.losses else "n/a"
