@@ -15,6 +15,7 @@ from vila_nav.model.quantize import (
     TORCHAO_INT8,
     QuantizationUnavailable,
     backend_for,
+    full_range_activations,
     quantize_model,
     weight_bytes,
 )
@@ -55,8 +56,9 @@ def test_int8_on_cpu_is_dynamic_int8_everywhere_in_the_lm_and_matches_fp32_greed
     # q k v o gate up down per layer, lm_head and the input embedding table
     assert m.quantized_layers == 2 * 7 + 1 + 1
     assert not _linears(m.llm)  # every float linear replaced
-    assert m.llm.model.layers[0].mlp.up_proj._get_name() == "DynamicQuantizedLinear"
-    assert m.llm.lm_head._get_name() == "DynamicQuantizedLinear"
+    linear_name = "FullRangeDynamicQuantizedLinear" if full_range_activations() else "DynamicQuantizedLinear"
+    assert m.llm.model.layers[0].mlp.up_proj._get_name() == linear_name
+    assert m.llm.lm_head._get_name() == linear_name
     assert m.llm.get_input_embeddings()._get_name() == "QuantizedEmbedding"
     assert _linears(m.vision) and _linears(m.projector)  # tower and projector stay float
     assert m.device == torch.device("cpu") and m.dtype == torch.float32
@@ -64,6 +66,44 @@ def test_int8_on_cpu_is_dynamic_int8_everywhere_in_the_lm_and_matches_fp32_greed
         assert m.generate_ids(frames, INSTRUCTION) == base.generate_ids(frames, INSTRUCTION)
         assert _cos(m.logits(frames, INSTRUCTION), base.logits(frames, INSTRUCTION)) > 0.999
     assert weight_bytes(m.llm) < 0.3 * weight_bytes(base.llm)
+
+
+def test_full_range_activations_only_where_the_kernels_cannot_saturate(monkeypatch):
+    assert full_range_activations("qnnpack")  # ARM: qnnpack always uses 8 bits
+    assert not full_range_activations("onednn")  # not established there: torch's 7 bits
+    for vnni in (True, False):
+        monkeypatch.setattr(torch.cpu, "_is_vnni_supported", lambda vnni=vnni: vnni)
+        assert full_range_activations("fbgemm") is vnni and full_range_activations("x86") is vnni
+    monkeypatch.delattr(torch.cpu, "_is_vnni_supported")  # a torch without the private probe
+    assert not full_range_activations("x86")
+
+
+def _quantize_int8(module: torch.nn.Module, full: bool, monkeypatch) -> None:
+    """torch.ao dynamic int8 in place, with 8-bit (full) or 7-bit activations."""
+    from vila_nav.model.quantize import quantize_module
+
+    monkeypatch.setattr("vila_nav.model.quantize.full_range_activations", lambda engine=None: full)
+    q = quantize_module(module, "int8", torch.device("cpu"), backend=TORCH_DYNAMIC_INT8)
+    assert q == (TORCH_DYNAMIC_INT8, 1)
+
+
+@pytest.mark.skipif(not full_range_activations(), reason="this CPU's int8 kernels need 7-bit activations")
+def test_full_range_int8_linear_is_the_8_bit_kernel_and_closer_to_float(monkeypatch):
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(256, 128)
+    x = torch.randn(16, 256)  # LM hidden states: roughly zero-mean, unit scale
+    ref = lin(x).detach()
+    full, stock = (torch.nn.Sequential(torch.nn.Linear(256, 128)) for _ in range(2))
+    for m in (full, stock):
+        m[0].load_state_dict(lin.state_dict())
+    _quantize_int8(full, True, monkeypatch)
+    _quantize_int8(stock, False, monkeypatch)
+    assert full[0]._get_name() == "FullRangeDynamicQuantizedLinear" and stock[0]._get_name() == "DynamicQuantizedLinear"
+    packed = full[0]._packed_params._packed_params
+    assert torch.equal(full(x), torch.ops.quantized.linear_dynamic(x, packed, reduce_range=False))
+    err_full, err_stock = (float((m(x) - ref).pow(2).mean()) for m in (full, stock))
+    # one more activation bit: about a quarter of the squared error where activation rounding dominates
+    assert err_full < 0.6 * err_stock, (err_full, err_stock)
 
 
 def test_int8_with_vision_quantizes_the_tower_and_agrees(ckpt, base):

@@ -8,7 +8,8 @@ Modes (the `quantization` argument of vila_nav.model.load); `backend_for` picks 
              dynamic int8 (`torch.ao.quantization.quantize_dynamic`; kernels of
              `torch.backends.quantized.engine`: fbgemm on x86, qnnpack on ARM). Every linear layer
              of the LM, lm_head included, is one fused op per call (quantize the activations with
-             a per-call scale, int8 x int8 matmul, rescale); the input embedding table is stored
+             a per-call scale, int8 x int8 matmul, rescale; 8-bit activations where the kernels
+             cannot saturate, see `full_range_activations`); the input embedding table is stored
              as int8 rows with a float scale and offset per row. Fastest int8 measured on CPU here
              (`vila-nav bench-model`), and with quantize_vision the whole small model is >= 3x
              smaller. Float32 only (its kernels take float32 activations).
@@ -36,6 +37,7 @@ load time.
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Callable
 
@@ -177,10 +179,53 @@ def _replace(root: nn.Module, keep: Callable[[nn.Module, str], bool], make: Call
     return count
 
 
+def full_range_activations(engine: str | None = None) -> bool:
+    """Whether torch.ao dynamic int8 may quantize activations to all 256 levels here.
+
+    torch's dynamic Linear quantizes each call's activations to 7 bits (`reduce_range=True`)
+    because fbgemm's x86 kernels without AVX-512 VNNI add pairs of uint8 x int8 products in int16
+    (vpmaddubsw), which saturates with 8-bit activations. With AVX-512 VNNI fbgemm accumulates in
+    int32 and 8 bits are exact; qnnpack (ARM CPUs, Jetson included) always uses 8 bits (it ignores
+    `reduce_range`). On the shipped model the eighth bit is what keeps int8's parsed actions
+    with fp32's (`vila-nav bench-model`: 98% agreement against 90% with 7 bits).
+    engine: a `torch.backends.quantized.engine` name; None = the current one.
+    """
+    engine = engine or torch.backends.quantized.engine
+    if engine == "qnnpack":
+        return True
+    if engine in ("fbgemm", "x86"):  # x86 runs dynamic linear layers on fbgemm
+        probe = getattr(torch.cpu, "_is_vnni_supported", None)  # AVX-512 VNNI; private, so absent = no
+        return bool(probe()) if probe is not None else False
+    return False
+
+
+@functools.lru_cache(maxsize=None)
+def _full_range_linear() -> type:
+    """torch.ao's dynamic int8 Linear with 8-bit activations (see full_range_activations)."""
+    from torch.ao.nn.quantized.dynamic import Linear as DynamicLinear
+
+    class FullRangeDynamicLinear(DynamicLinear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            # (..., in) float32 -> (..., out): per-call activation scale over 256 levels
+            y = torch.ops.quantized.linear_dynamic(x, self._packed_params._packed_params, reduce_range=False)
+            return y.to(x.dtype)
+
+        def _get_name(self) -> str:
+            return "FullRangeDynamicQuantizedLinear"
+
+    return FullRangeDynamicLinear
+
+
 def _dynamic_int8(module: nn.Module, keep: Callable[[nn.Module, str], bool], embeddings: bool) -> int:
-    """torch.ao dynamic int8 in place: linears chosen by `keep` (per-channel int8 weights), and with
-    `embeddings` every nn.Embedding (int8 rows, float scale + offset per row); returns the count."""
+    """torch.ao dynamic int8 in place: linears chosen by `keep` (per-channel int8 weights; 8-bit
+    activations where `full_range_activations()`, else torch's 7), and with `embeddings` every
+    nn.Embedding (int8 rows, float scale + offset per row); returns the count."""
     quantize_dynamic, linear_qconfig, embedding_qconfig = _import_torch_dynamic()
+    from torch.ao.quantization.quantization_mappings import get_default_dynamic_quant_module_mappings
+
+    mapping = dict(get_default_dynamic_quant_module_mappings())
+    if full_range_activations():
+        mapping[nn.Linear] = _full_range_linear()
     spec: dict = {}
     for name, child in module.named_modules():
         if keep(child, name):
@@ -191,7 +236,7 @@ def _dynamic_int8(module: nn.Module, keep: Callable[[nn.Module, str], bool], emb
         with warnings.catch_warnings():  # the deprecation notice: documented in this module's docstring
             warnings.simplefilter("ignore", DeprecationWarning)
             warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-            quantize_dynamic(module, spec, inplace=True)
+            quantize_dynamic(module, spec, mapping=mapping, inplace=True)
     return len(spec)
 
 
