@@ -184,16 +184,16 @@ def full_range_activations(engine: str | None = None) -> bool:
 
     torch's dynamic Linear quantizes each call's activations to 7 bits (`reduce_range=True`)
     because fbgemm's x86 kernels without AVX-512 VNNI add pairs of uint8 x int8 products in int16
-    (vpmaddubsw), which saturates with 8-bit activations. With AVX-512 VNNI fbgemm accumulates in
-    int32 and 8 bits are exact; qnnpack (ARM CPUs, Jetson included) always uses 8 bits (it ignores
-    `reduce_range`). On the shipped model the eighth bit is what keeps int8's parsed actions
+    (vpmaddubsw), which saturates with 8-bit activations. With AVX-512 VNNI the kernels accumulate
+    in int32 and cannot saturate; qnnpack (ARM CPUs, Jetson included) always uses 8 bits (it
+    ignores `reduce_range`). On the shipped model the eighth bit is what keeps int8's parsed actions
     with fp32's (`vila-nav bench-model`: 98% agreement against 90% with 7 bits).
     engine: a `torch.backends.quantized.engine` name; None = the current one.
     """
     engine = engine or torch.backends.quantized.engine
     if engine == "qnnpack":
         return True
-    if engine in ("fbgemm", "x86"):  # x86 runs dynamic linear layers on fbgemm
+    if engine in ("fbgemm", "x86"):  # x86: fbgemm or oneDNN kernels, both int32 with AVX-512 VNNI
         probe = getattr(torch.cpu, "_is_vnni_supported", None)  # AVX-512 VNNI; private, so absent = no
         return bool(probe()) if probe is not None else False
     return False
