@@ -15,6 +15,7 @@ from vila_nav.episode_gen.instructions import r2r_instruction, rxr_instruction, 
 from vila_nav.episode_gen.route import describe_route
 from vila_nav.episode_gen.sampler import sample_episode
 from vila_nav.episodes import load_r2r, load_rxr
+from vila_nav.metrics import SUCCESS_DISTANCE
 from vila_nav.paths import sim_dir
 from vila_nav.scenes import DoorSpec, ObjectSpec, RoomSpec, SceneSpec, load_scene, load_splits
 
@@ -57,6 +58,9 @@ def test_generator_output_satisfies_the_gt_invariants(generated):
         assert len(episodes) == cfg.count(fmt, _split)
         for ep in episodes:
             check_invariants(ep, cfg, fmt)
+    # Every start is farther from its goal than the success radius, so a policy that cannot see
+    # (a constant answer per episode: stop at once, or walk/turn until the step limit) scores SR 0.
+    assert min(e.info["geodesic_distance"] for e in r2r + rxr) > SUCCESS_DISTANCE
 
 
 def test_expert_route_ends_at_the_goal(generated):
@@ -158,6 +162,9 @@ def test_shipped_demo_dataset():
         assert {e.scene_id for e in episodes} == unseen
         for ep in episodes:
             check_invariants(ep, cfg, fmt)
+    # Every start is farther from its goal than the success radius, so a policy that cannot see
+    # (a constant answer per episode: stop at once, or walk/turn until the step limit) scores SR 0.
+    assert min(e.info["geodesic_distance"] for e in r2r + rxr) > SUCCESS_DISTANCE
 
 
 def test_shipped_ground_truth_is_clean_labels():
