@@ -152,8 +152,9 @@ def test_instruction_from_the_cli_moves_the_simulated_robot_and_ends_the_episode
     assert "max queries reached (3)" in result["end_reason"]
     # A loaded machine can cut actions short, by design: the node aborts an action when its
     # cmd_vel timer starves, and the bridge brakes when cmd_vel reaches it late (cmd_vel_braked_s).
+    # How far an aborted action got depends on the load (a timing), so only "it moved" is checked.
     if "action aborted" in out or result["cmd_vel_braked_s"] > 0:
-        assert 0.3 <= m["tl"] <= 2.25 + 0.2
+        assert 0.0 < m["tl"] <= 2.25 + 0.2, f"{result}\n{out}"
     else:
         assert m["tl"] == pytest.approx(2.25, abs=0.2)  # three 0.75 m actions, straight
     assert m["ne"] == pytest.approx(d0 - m["tl"], abs=0.25)  # straight toward the goal
