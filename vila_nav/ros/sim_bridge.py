@@ -6,7 +6,8 @@ cmd_vel (Twist or TwistStamped) in; camera (sensor_msgs/Image rgb8) at a fixed r
 (nav_msgs/Odometry, relative to the start pose, REP-103 axes) and /clock out. Motion is
 continuous: each physics tick moves the agent by the commanded velocity for the elapsed time,
 sliding along walls (the simulator's `move`). A cmd_vel older than rates.cmd_timeout_s counts
-as zero. The episode ends by the rules of EpisodeMonitor (the node's status done/stopped, else
+as zero. Each physics sub-step uses the cmd_vel in force at its own time (a late tick replays
+the commands as they arrived, see command_timeline). The episode ends by the rules of EpisodeMonitor (the node's status done/stopped, else
 idling after motion, else the time limit); then the robot is frozen, and the result (VLN-CE
 metrics as JSON) is published on vila_nav/sim/episode_result (transient local) and logged.
 A std_msgs/String on vila_nav/sim/reset starts an episode again (its id, or '' for the same).
@@ -32,6 +33,7 @@ import numpy as np
 
 from vila_nav.ros import params
 from vila_nav.ros.bridge_config import BridgeConfig
+from vila_nav.ros.command_timeline import CommandTimeline
 from vila_nav.ros.episode_monitor import EpisodeMonitor
 from vila_nav.ros.image import fill_image
 from vila_nav.ros.messages import twist_type, twist_values, yaw_to_quaternion
@@ -89,7 +91,7 @@ class SimBridge(Node):
             raise
         t = self.cfg.topics
         self._lock = threading.Lock()
-        self._cmd = (0.0, 0.0, -math.inf)  # linear m/s, angular rad/s, steady time received
+        self._commands = CommandTimeline()  # cmd_vel with its steady receive time
         self._statuses: deque[Status] = deque(maxlen=64)
         self._reset: str | None = None
         self._closing = threading.Event()
@@ -111,8 +113,7 @@ class SimBridge(Node):
 
     # --- callbacks: store the newest input ---------------------------------------------------
     def _on_cmd_vel(self, msg) -> None:
-        with self._lock:
-            self._cmd = (*twist_values(msg), time.monotonic())
+        self._commands.push(*twist_values(msg), time.monotonic())
 
     def _on_status(self, msg: String) -> None:
         try:
@@ -198,8 +199,8 @@ class SimBridge(Node):
             max_time_s=self.cfg.episode.max_time_s, idle_stop_s=self.cfg.episode.idle_stop_s,
             success_distance=self.cfg.sim.success_distance_m, min_step_m=self.cfg.sim.forward_step_m,
         )
+        self._commands.reset()
         with self._lock:
-            self._cmd = (0.0, 0.0, -math.inf)
             self._statuses.clear()
         self._braked_s = 0.0  # s of simulated time braked because cmd_vel went quiet in motion
         info = {
@@ -219,7 +220,6 @@ class SimBridge(Node):
         """One physics tick of `dt` simulated s, ending at steady time `now` (s)."""
         with self._lock:
             reset, self._reset = self._reset, None
-            v, w, heard = self._cmd
             statuses = list(self._statuses)
             self._statuses.clear()
         if reset is not None:
@@ -228,14 +228,18 @@ class SimBridge(Node):
             except KeyError as exc:
                 self.get_logger().error(str(exc))
             return
+        # The command in force at the middle of this sub-step: a replayed late tick drives each
+        # sub-step with what the node was asking for then, so a stall neither adds nor loses motion.
+        mid = now - 0.5 * dt
+        v, w, heard = self._commands.at(mid)
         ended = self.monitor.end is not None
         if ended:
             v, w = 0.0, 0.0  # frozen after the end
-        elif now - heard > self.cfg.rates.cmd_timeout_s and (v or w):
+        elif mid - heard > self.cfg.rates.cmd_timeout_s and (v or w):
             v, w = 0.0, 0.0  # cmd_vel went quiet in motion: brake, and say so in the result
             self._braked_s += dt
             self.get_logger().warning(
-                f"no cmd_vel for {now - heard:.2f} s (> rates.cmd_timeout_s {self.cfg.rates.cmd_timeout_s}): braking",
+                f"no cmd_vel for {mid - heard:.2f} s (> rates.cmd_timeout_s {self.cfg.rates.cmd_timeout_s}): braking",
                 throttle_duration_sec=2.0)
         if v or w:
             self.env.move(v, w, dt)
