@@ -7,8 +7,9 @@ cmd_vel (Twist or TwistStamped) in; camera (sensor_msgs/Image rgb8) at a fixed r
 continuous: each physics tick moves the agent by the commanded velocity for the elapsed time,
 sliding along walls (the simulator's `move`). A cmd_vel older than rates.cmd_timeout_s counts
 as zero. Each physics sub-step uses the cmd_vel in force at its own time (a late tick replays
-the commands as they arrived, see command_timeline). The episode ends by the rules of EpisodeMonitor (the node's status done/stopped, else
-idling after motion, else the time limit); then the robot is frozen, and the result (VLN-CE
+the commands as they arrived, see command_timeline). The episode ends by the rules of
+EpisodeMonitor (the node's status done/stopped, else idling after motion, else the time
+limit); then the robot is frozen, and the result (VLN-CE
 metrics as JSON) is published on vila_nav/sim/episode_result (transient local) and logged.
 A std_msgs/String on vila_nav/sim/reset starts an episode again (its id, or '' for the same).
 
