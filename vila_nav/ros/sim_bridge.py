@@ -9,8 +9,8 @@ sliding along walls (the simulator's `move`). A cmd_vel older than rates.cmd_tim
 as zero. Each physics sub-step uses the cmd_vel in force at its own time (a late tick replays
 the commands as they arrived, see command_timeline). The episode ends by the rules of
 EpisodeMonitor (the node's status done/stopped, else idling after motion, else the time
-limit); then the robot is frozen, and the result (VLN-CE
-metrics as JSON) is published on vila_nav/sim/episode_result (transient local) and logged.
+limit); then the robot is frozen, and the result (VLN-CE metrics as JSON) is published on
+vila_nav/sim/episode_result (transient local) and logged.
 A std_msgs/String on vila_nav/sim/reset starts an episode again (its id, or '' for the same).
 
 The simulator lives on one thread of its own (OpenGL contexts belong to a thread): it creates
