@@ -364,4 +364,16 @@ def test_parallel_build_writes_the_same_bytes(built, split, episodes, tmp_path):
     par = build_sft(cfg, episodes=episodes)
     a, b = dict(built.manifest), dict(par.manifest)
     assert a.pop("config")["output_dir"] != b.pop("config")["output_dir"]
-    assert a == b  # counts, histograms, stats and every shard's SHA-256
+    assert a == b, f"serial and parallel builds differ at: {differences(a, b)}"  # counts, histograms, stats, SHA-256s
+
+
+def differences(a, b, path: str = "") -> list[str]:
+    """Where two JSON-like values differ (paths, at most 20): what a failure message needs."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += differences(a.get(k), b.get(k), f"{path}.{k}") if k in a and k in b else [f"{path}.{k} (only one side)"]
+        return out[:20]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")][:20]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"[:300]]
