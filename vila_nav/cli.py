@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench-sim": ("vila_nav.envs.bench_sim:main", "benchmark the embedded simulator: steps/s at 224x224, reset time"),
     "bench-expert": ("vila_nav.episode_gen.bench_expert:main", "the shortest-path expert's routes as labels: SR, SPL, answer histogram"),
     "ask": ("vila_nav.model.ask:main", "one NaVILA decision from images or a video: model text + parsed action"),
-    "average-checkpoints": ("vila_nav.model.average:main", "the uniform weight average of checkpoints of one run (a steadier model)"),
+    "average-checkpoints": ("vila_nav.model.average:main", "the uniform weight average of several checkpoints of one run, as a new checkpoint"),
     "bench-model": ("vila_nav.model.bench:main", "benchmark the VILA model: latency, cache, quantization, 8B arithmetic"),
     "eval": ("vila_nav.evaluation.command:main", "evaluate an agent on a VLN-CE split in the simulator (hydra overrides)"),
     "eval-merge": ("vila_nav.evaluation.merge:main", "merge sharded evaluation results into one run"),
