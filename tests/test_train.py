@@ -588,15 +588,14 @@ def test_sigterm_ends_the_run_with_a_checkpoint_of_that_step(data, tmp_path):
 
 
 def test_stop_request_records_one_signal_then_steps_aside():
-    import os
     import signal
-    import time
 
     from vila_nav.training.interrupt import StopRequest
 
-    def deliver(sig) -> None:  # the handler runs in this (main) thread at the next bytecode
-        os.kill(os.getpid(), sig)
-        time.sleep(0.01)
+    def deliver(sig) -> None:
+        # raise_signal runs the Python handler before it returns (it checks pending signals in this,
+        # the main, thread), so no other thread holding the GIL can delay it past the asserts.
+        signal.raise_signal(sig)
 
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with StopRequest() as stop:
