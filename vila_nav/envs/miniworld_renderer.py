@@ -14,6 +14,12 @@ the context current and releases it afterwards; any thread may render (the ROS b
 its executor threads). Contexts: MiniWorld caches textures and meshes process-wide, so every
 renderer's context shares objects with one hidden root context that lives as long as the process
 (renderers can be created and closed in any order).
+
+Known issue (open): in one process, the first renderer created on the main thread after another
+thread created, used and closed one renders about 2% of its pixels differently (the shade of a
+wall seen at a glancing angle); renderers created after it are exact again. The package never
+mixes threads that way (the ROS bridge renders from its own process; evaluation and the SFT
+builder from one thread), and tests that run the bridge keep it in a child process.
 """
 from __future__ import annotations
 
