@@ -597,15 +597,21 @@ def test_stop_request_records_one_signal_then_steps_aside():
         # the main, thread), so no other thread holding the GIL can delay it past the asserts.
         signal.raise_signal(sig)
 
-    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    with StopRequest() as stop:
-        assert stop.received is None
-        deliver(signal.SIGINT)
-        assert stop.received == "SIGINT"
-        assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # a second one acts
-        with pytest.raises(KeyboardInterrupt):
+    # pytest started in the background (`cmd &` from a script) inherits SIGINT ignored, and
+    # StopRequest rightly leaves an ignored Ctrl-C alone: give this check Python's default first.
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+        with StopRequest() as stop:
+            assert stop.received is None
             deliver(signal.SIGINT)
-    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+            assert stop.received == "SIGINT"
+            assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # a second one acts
+            with pytest.raises(KeyboardInterrupt):
+                deliver(signal.SIGINT)
+        assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
     # An ignored Ctrl-C (a job started with & from a script) stays ignored.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
