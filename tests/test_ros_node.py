@@ -145,6 +145,23 @@ def test_camera_silence_gives_zero_and_a_reason(rig, models):
     r.probe.wait_cmd(lambda v, w: v > 0.1, 10.0, after=time.monotonic())
 
 
+def test_a_late_tick_aborts_the_action_instead_of_resuming_mid_profile(rig, models):
+    # A whole-process stall starves the wall-clock watchdog too, so the late tick must notice it
+    # itself. The watchdog is stopped here, and the last tick is moved 0.5 s into the past: the
+    # next real tick is then 0.5 s late, as after the process was descheduled mid-action.
+    r = rig({"model.path": models["forward"]})
+    moving(r)
+    r.node._closing.set()
+    r.node._watchdog.join(timeout=2.0)
+    t_stall = time.monotonic()
+    r.node._last_tick -= 0.5
+    # A stall up to STALL_ABORT_S aborts the action and asks again; a longer one (a loaded
+    # machine can add to the 0.5 s) ends the instruction. Either way the profile is not resumed.
+    st = r.probe.wait_status(lambda s: s.reason.startswith("cmd_vel timer stalled"), 5.0, after=t_stall)
+    assert "action aborted" in st.reason or st.state == "stopped", st
+    r.probe.wait_cmd(lambda v, w: v == 0.0 and w == 0.0, 2.0, after=t_stall)
+
+
 def test_a_failing_control_tick_gives_zero_and_a_reason(rig, models):
     r = rig({"model.path": models["forward"]})
     moving(r)

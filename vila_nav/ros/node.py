@@ -115,8 +115,15 @@ class VilaNavNode(Node):
         self._on_tick()  # zero goes out now, not at the next timer period
 
     def _on_tick(self) -> None:
-        now = self._last_tick = self._now()
+        now = self._now()
+        late, self._last_tick = now - self._last_tick, now
         try:
+            if late > self.cfg.cmd_vel.stall_periods * self._period:
+                # This tick itself is late: the whole process stalled (descheduled, or the GIL held),
+                # the wall-clock watchdog with it, so nobody reported the gap. Resuming the profile
+                # here would jump past the acceleration limit after a gap that held the old command:
+                # report the stall as the watchdog would (abort, decide again from a fresh view).
+                self.session.on_stall(late, now)
             cmd = self.session.tick(now)
         except Exception as exc:  # noqa: BLE001 - a bug must never leave the last velocity standing
             cmd = self._internal_error("the cmd_vel tick", exc)
