@@ -64,6 +64,7 @@ class VilaNavNode(Node):
         self._now = clock
         self.session = NavigationSession(self.cfg)
         self._period = 1.0 / self.cfg.cmd_vel.rate_hz  # s
+        self._stall_s = self.cfg.cmd_vel.stall_periods * self._period  # s without a tick = a stall
         self._last_tick = clock()
         self._status_version = -1
         self._pub_lock = threading.Lock()
@@ -118,7 +119,7 @@ class VilaNavNode(Node):
         now = self._now()
         late, self._last_tick = now - self._last_tick, now
         try:
-            if late > self.cfg.cmd_vel.stall_periods * self._period:
+            if late > self._stall_s:
                 # This tick itself is late: the whole process stalled (descheduled, or the GIL held),
                 # the wall-clock watchdog with it, so nobody reported the gap. Resuming the profile
                 # here would jump past the acceleration limit after a gap that held the old command:
@@ -192,11 +193,10 @@ class VilaNavNode(Node):
 
     def _wall_clock_watchdog(self) -> None:
         """Backup for the ROS timer: zero (and a status reason) if it stops ticking."""
-        limit = self.cfg.cmd_vel.stall_periods * self._period
         while not self._closing.wait(self._period):
             now = self._now()
             stalled = now - self._last_tick
-            if stalled > limit:
+            if stalled > self._stall_s:
                 self.session.on_stall(stalled, now)
                 self._publish_cmd(Command(0.0, 0.0, "timer stalled"))
                 self._publish_status(now, only_if_changed=True)
