@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +94,45 @@ def _ros_stall_report(request):
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
         print(monitor.report())
+
+
+@pytest.fixture(scope="module")
+def env_vars(ros_domain):
+    """Environment for ROS child processes: this module's domain, loopback only, unbuffered logs."""
+    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               ROS_LOCALHOST_ONLY="1", PYTHONUNBUFFERED="1")
+    return env
+
+
+class Procs:
+    """Child processes (ROS executables), stopped with SIGINT like ros2 launch does."""
+
+    def __init__(self, env: dict, logs: Path) -> None:
+        self.env, self.logs, self.procs = env, logs, []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(self.logs / f"{name}.log", "w")
+        p = subprocess.Popen([sys.executable, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((name, p, log))
+        return p
+
+    def log(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text()
+
+    def stop(self) -> None:
+        for _name, p, _log in self.procs:
+            if p.poll() is None:
+                p.send_signal(2)
+        for _name, p, log in self.procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+            log.close()
+
+
+@pytest.fixture
+def procs(env_vars, tmp_path):
+    pr = Procs(env_vars, tmp_path)
+    yield pr
+    pr.stop()

@@ -15,11 +15,9 @@ odometry, braking when cmd_vel goes quiet, and the "zero velocity after motion" 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -34,53 +32,12 @@ SCENE = "house_0000"
 
 
 @pytest.fixture(scope="module")
-def env_vars(ros_domain):
-    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               ROS_LOCALHOST_ONLY="1", PYTHONUNBUFFERED="1")
-    return env
-
-
-@pytest.fixture(scope="module")
 def split(tmp_path_factory):
     from vila_nav.ros.testing import make_straight_episode
 
     root = tmp_path_factory.mktemp("r2r")
     episode, d = make_straight_episode(root, SCENE)
     return root, episode, d
-
-
-class Procs:
-    """Child processes (ROS executables), stopped with SIGINT like ros2 launch does."""
-
-    def __init__(self, env: dict, logs: Path) -> None:
-        self.env, self.logs, self.procs = env, logs, []
-
-    def start(self, name: str, *args: str) -> subprocess.Popen:
-        log = open(self.logs / f"{name}.log", "w")
-        p = subprocess.Popen([sys.executable, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append((name, p, log))
-        return p
-
-    def log(self, name: str) -> str:
-        return (self.logs / f"{name}.log").read_text()
-
-    def stop(self) -> None:
-        for _name, p, _log in self.procs:
-            if p.poll() is None:
-                p.send_signal(2)
-        for _name, p, log in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-            log.close()
-
-
-@pytest.fixture
-def procs(env_vars, tmp_path):
-    pr = Procs(env_vars, tmp_path)
-    yield pr
-    pr.stop()
 
 
 class Listener:
@@ -105,7 +62,7 @@ class Listener:
         self.node.create_subscription(Image, "camera/image_raw", lambda m: self.images.append((time.monotonic(), m)), qos_profile_sensor_data)
         self.spinner = Spinner([self.node], ctx, num_threads=2)
 
-    def wait(self, what: list, timeout: float, why: str, procs: Procs | None = None):
+    def wait(self, what: list, timeout: float, why: str, procs=None):
         deadline = time.monotonic() + timeout
         while not what and time.monotonic() < deadline:
             time.sleep(0.05)

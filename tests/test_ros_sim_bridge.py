@@ -9,9 +9,6 @@ newest command (zero) over the gap would lose about 0.2 m.
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -40,7 +37,7 @@ sys.exit(sim_bridge.main(sys.argv[1:]))
 """
 
 
-def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, ros_domain):
+def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, procs):
     from geometry_msgs.msg import Twist
     from nav_msgs.msg import Odometry
     from rclpy.node import Node
@@ -51,11 +48,8 @@ def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, ros_d
     from vila_nav.ros.testing import make_straight_episode
 
     make_straight_episode(tmp_path, "house_0000", length_m=(3.0, 5.0))
-    env = dict(os.environ, ROS_DOMAIN_ID=str(ros_domain), PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "bridge.log", "w")
-    bridge = subprocess.Popen([sys.executable, "-c", STALLING_BRIDGE, "--ros-args",
-                               "-p", f"episode.dataset_path:={tmp_path}", "-p", "topics.status:=nobody/status"],
-                              env=env, stdout=log, stderr=subprocess.STDOUT)
+    bridge = procs.start("bridge", "-c", STALLING_BRIDGE, "--ros-args",
+                         "-p", f"episode.dataset_path:={tmp_path}", "-p", "topics.status:=nobody/status")
     node = Node("stall_driver", context=ctx)
     pub = node.create_publisher(Twist, "cmd_vel", 10)
     odom: list = []
@@ -68,7 +62,7 @@ def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, ros_d
         deadline = time.monotonic() + 60
         while not (episodes and odom) and time.monotonic() < deadline and bridge.poll() is None:
             time.sleep(0.05)
-        assert episodes and odom, (tmp_path / "bridge.log").read_text()[-3000:]
+        assert episodes and odom, procs.log("bridge")[-3000:]
         cmd = Twist()
         sent: list[tuple[float, float]] = []  # (steady time published s, linear m/s)
         t0 = time.monotonic()
@@ -82,13 +76,7 @@ def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, ros_d
     finally:
         spinner.stop()
         node.destroy_node()
-        bridge.send_signal(2)
-        try:
-            bridge.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            bridge.kill()
-        log.close()
-    bridge_log = (tmp_path / "bridge.log").read_text()
+    bridge_log = procs.log("bridge")
     # What was sent, held until the next command (this process may publish late under load, so
     # the expected distance is measured, not assumed): 0.5 m/s from the first to the first zero.
     moving = [ts for ts, v in sent if v > 0]
