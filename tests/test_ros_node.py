@@ -2,9 +2,12 @@
 
 Models (no fake model class anywhere):
 - "garbage": vila_nav.model.testing.make_tiny_checkpoint, a random tiny VILA model. Its greedy
-  answers are gibberish, so it exercises the unparseable-output path, and each query is a real
-  ~0.3-1.5 s CPU inference (vision tower + prefill + 32 decoded tokens): the "model is thinking"
-  load for the cmd_vel rate check and the model timeout.
+  answers are gibberish, so it exercises the unparseable-output path; each query is a real CPU
+  inference (vision tower + prefill + 32 decoded tokens) of a few tens of ms, which no 1 ms model
+  timeout lets finish.
+- "slow": the same random model with a wider, deeper LM (hidden 512, 6 layers), so that a query
+  takes several cmd_vel periods (~0.3-0.5 s on one thread): the "model is thinking" load for the
+  cmd_vel rate check, which a timer blocked by inference would fail.
 - "forward": vila_nav.model.testing.make_answering_checkpoint, the same tiny architecture with an
   LM hand-set to a bigram chain, so greedy decoding always answers "The next action is move
   forward 75 cm." (see that module): the robot really moves, and the safety layers can be
@@ -34,7 +37,10 @@ def models(tmp_path_factory):
     from vila_nav.model.testing import make_answering_checkpoint, make_tiny_checkpoint
 
     root = tmp_path_factory.mktemp("models")
-    return {"garbage": str(make_tiny_checkpoint(root / "garbage")), "forward": str(make_answering_checkpoint(root / "forward"))}
+    slow = make_tiny_checkpoint(root / "slow", llm_hidden=512, llm_layers=6, llm_intermediate=2048, llm_heads=8,
+                                llm_kv_heads=4)
+    return {"garbage": str(make_tiny_checkpoint(root / "garbage")), "slow": str(slow),
+            "forward": str(make_answering_checkpoint(root / "forward"))}
 
 
 class Rig:
@@ -84,7 +90,7 @@ def moving(rig: Rig, timeout: float = 20.0) -> float:
 
 
 def test_cmd_vel_rate_holds_while_the_model_thinks(rig, models):
-    r = rig({"model.path": models["garbage"], "parser.on_unparseable": "requery", "parser.max_requeries": 1000})
+    r = rig({"model.path": models["slow"], "parser.on_unparseable": "requery", "parser.max_requeries": 1000})
     r.probe.start_camera(10.0)
     r.probe.wait_status(lambda s: s.model == "ready", 30.0)
     r.probe.instruct("go to the kitchen")
@@ -98,12 +104,17 @@ def test_cmd_vel_rate_holds_while_the_model_thinks(rig, models):
     last = r.probe.status
     cmds = r.probe.cmds_between(t0, t1)
     rate = len(cmds) / (t1 - t0)
-    print(f"cmd_vel {rate:.1f} Hz of {RATE_HZ:g} while {last.queries - first.queries} model calls ran")
-    assert last.state == "thinking" and last.queries - first.queries >= 1  # the model really was busy
+    calls = last.queries - first.queries
+    print(f"cmd_vel {rate:.1f} Hz of {RATE_HZ:g} while {calls} model calls ran "
+          f"(last call {last.decision_latency_s} s)")
+    assert last.state == "thinking" and calls >= 1  # the model really was busy
     # The model does not block the cmd_vel timer: a timer starved by inference (ros2_nanollm's
-    # design) ticks about once per model call, i.e. a handful of times in 3 s; ours keeps ticking.
-    # (The rate itself, >= 90 % of nominal, is a benchmark figure: vila-nav bench-ros.)
-    assert len(cmds) >= RATE_HZ
+    # design) ticks at most once per model call, i.e. <= calls + 1 times in the window; ours keeps
+    # ticking. Both bounds are counts, so a loaded machine that slows the timer slows the model
+    # calls too; a model fast enough that the two designs would tick alike fails here instead of
+    # passing without checking anything. (The rate itself, >= 90 % of nominal, is a benchmark
+    # figure: vila-nav bench-ros.)
+    assert len(cmds) >= max(RATE_HZ, 2 * (calls + 1)), (len(cmds), calls)
     assert all(v == 0.0 and w == 0.0 for _t, v, w in cmds)  # thinking = holding still
     assert "unparseable" in last.reason and last.raw_text
 
