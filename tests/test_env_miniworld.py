@@ -101,6 +101,31 @@ def test_rendering_from_another_thread(house_env, shipped):
     assert np.array_equal(got["obs"], expected)
 
 
+def test_an_env_made_after_one_closed_on_another_thread_renders_the_same(house_env, shipped):
+    """Envs made and closed here, then on another thread, then here again: the last one used to
+    find pyglet's process-wide extension list empty and fall back to a non-multisampled frame
+    buffer (about 2% of the pixels differed)."""
+    import threading
+
+    expected = house_env.reset(shipped[0])
+
+    def fresh_view() -> np.ndarray:
+        e = make_env(SimConfig())
+        try:
+            return e.reset(shipped[0])
+        finally:
+            e.close()
+
+    before = fresh_view()
+    got = {}
+    t = threading.Thread(target=lambda: got.setdefault("thread", fresh_view()))
+    t.start()
+    t.join()
+    after = fresh_view()  # made on this thread after the other thread's env closed
+    assert np.array_equal(before, expected) and np.array_equal(got["thread"], expected)
+    assert np.array_equal(after, expected), f"{(after != expected).any(-1).mean():.2%} of pixels differ"
+
+
 def test_camera_looks_where_the_agent_moves(house_env, shipped):
     house_env.reset(shipped[2])
     for _ in range(3):

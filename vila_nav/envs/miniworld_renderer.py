@@ -15,16 +15,18 @@ its executor threads). Contexts: MiniWorld caches textures and meshes process-wi
 renderer's context shares objects with one hidden root context that lives as long as the process
 (renderers can be created and closed in any order).
 
-Known issue (open): in one process, the first renderer created on the main thread after another
-thread created, used and closed one renders about 2% of its pixels differently (the shade of a
-wall seen at a glancing angle); renderers created after it are exact again. The package never
-mixes threads that way (the ROS bridge renders from its own process; evaluation and the SFT
-builder from one thread), and tests that run the bridge keep it in a child process.
+Multisampling: MiniWorld multisamples its frame buffers where the driver allows (edges are
+anti-aliased). MiniWorld decides from pyglet's process-wide extension list, which pyglet clears
+whenever a context closes and may refill while no context is current, i.e. empty; each renderer
+therefore refills it from the root context before it creates its frame buffers (see _share_root).
+A driver without multisampled frame buffers gets a warning: its views differ at edges from the
+views the shipped model was trained on.
 """
 from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -33,6 +35,8 @@ import numpy as np
 
 from vila_nav.envs.pose import miniworld_dir
 from vila_nav.scenes.spec import SceneSpec
+
+log = logging.getLogger(__name__)
 
 _INSTALL_HINT = "the 'miniworld' simulator backend needs MiniWorld 2.1 and pyglet 1.5: pip install 'miniworld==2.1.0' (or `pip install vila_nav[sim]`)"
 
@@ -63,6 +67,13 @@ def _share_root():
     if not _ROOT:
         _ROOT.append(pyglet.window.Window(width=1, height=1, visible=False))
     _ROOT[0].switch_to()
+    # pyglet keeps one process-wide gl_info (the extension list MiniWorld's FrameBuffer reads to
+    # choose multisampling). Closing a context clears it, and pyglet can then refill it while no
+    # context of this thread is current, i.e. with no extensions: the next renderer would
+    # silently fall back to a non-multisampled frame buffer and render edges differently (seen
+    # after a renderer was closed on another thread). Refill it from the root context, current now.
+    pyglet.gl.gl_info.remove_active_context()
+    pyglet.gl.gl_info.set_active_context()
 
 
 def _upload_texture(path: str):
@@ -229,7 +240,8 @@ def _make_world_class(mw):
             params.set("light_pos", [0.0, 2.5, 0.0])
             params.set("light_color", [0.7, 0.7, 0.7])
             params.set("light_ambient", [0.45, 0.45, 0.45])
-            with contextlib.redirect_stdout(io.StringIO()), _fast_textures():  # "Falling back to num_samples=4"
+            said = io.StringIO()  # MiniWorld prints its frame buffer fallbacks
+            with contextlib.redirect_stdout(said), _fast_textures():
                 super().__init__(
                     max_episode_steps=2**31 - 1,
                     obs_width=width,
@@ -239,6 +251,10 @@ def _make_world_class(mw):
                     params=params,
                     domain_rand=False,
                 )
+            if "non-multisampled" in said.getvalue():
+                log.warning("MiniWorld fell back to non-multisampled frame buffers (no multisampled frame "
+                            "buffers on this OpenGL driver): edges render aliased, unlike the views the "
+                            "shipped model was trained on")
 
         def _gen_world(self):
             spec = self._spec
