@@ -189,6 +189,7 @@ def test_random_agent_is_deterministic_per_episode_whatever_the_order():
 
 def test_vila_agent_with_a_tiny_random_checkpoint_in_the_simulator(tmp_path):
     """The real loop: tiny random VILA checkpoint -> mostly garbage text -> parser policy."""
+    import torch
     from test_eval_runner import _generate_split
 
     from vila_nav.config import compose
@@ -200,8 +201,14 @@ def test_vila_agent_with_a_tiny_random_checkpoint_in_the_simulator(tmp_path):
     root = _generate_split(tmp_path / "episodes", 2, seed=7)
     cfg = compose(EvalConfig, "eval", [f"dataset.path={root}", f"output_dir={tmp_path / 'out'}",
                                        "agent.name=vila", f"agent.model={ckpt}", "sim.max_steps=6",
-                                       "parser.on_unparseable=requery", "parser.max_requeries=1", "progress=false"])
-    report = evaluate(cfg)
+                                       "parser.on_unparseable=requery", "parser.max_requeries=1", "progress=false",
+                                       "agent.num_threads=1"])
+    before = torch.get_num_threads()
+    try:
+        report = evaluate(cfg)
+        assert torch.get_num_threads() == 1  # agent.num_threads reached torch
+    finally:
+        torch.set_num_threads(before)
     assert report.summary["aggregate"]["evaluated"] == 2
     for row in report.rows:
         log = row["agent"]
@@ -210,3 +217,12 @@ def test_vila_agent_with_a_tiny_random_checkpoint_in_the_simulator(tmp_path):
         assert 1 <= row["steps"] <= 6
         if log["unparseable_stops"]:
             assert row["actions"][-1] == 0 and row["stop_called"]
+
+
+def test_agent_num_threads_must_be_a_count():
+    from vila_nav.evaluation.config import AgentConfig
+
+    assert AgentConfig(num_threads=2).num_threads == 2
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="agent.num_threads"):
+            AgentConfig(num_threads=bad)

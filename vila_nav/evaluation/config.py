@@ -55,6 +55,9 @@ class AgentConfig:
     device: str = "cpu"  # cpu | cuda | cuda:N ("cuda" under torchrun uses cuda:$LOCAL_RANK)
     dtype: str = ""  # "" = the model loader's default; float32 | float16 | bfloat16
     quantization: str = "none"  # passed to vila_nav.model.load
+    # torch CPU threads for the VILA model (0 = torch's default, one per core). On a CPU that is
+    # busy with other work set 1: threads that wait on each other's busy core make it many times slower.
+    num_threads: int = 0
     blind: bool = False  # vila: black frames instead of observations (ablation)
     seed: int = 0  # random: per-episode RNG seeded by (seed, episode_id)
     random_weights: List[float] = field(default_factory=lambda: [0.02, 0.68, 0.15, 0.15])  # STOP, FWD, L, R
@@ -63,6 +66,8 @@ class AgentConfig:
     def __post_init__(self) -> None:
         if self.name not in AGENTS:
             raise ValueError(f"agent.name must be one of {AGENTS}, got {self.name!r}")
+        if isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int) or self.num_threads < 0:
+            raise ValueError(f"agent.num_threads must be an int >= 0 (0 = torch's default), got {self.num_threads!r}")
         if len(self.random_weights) != 4:
             raise ValueError(f"agent.random_weights must be 4 numbers (STOP, MOVE_FORWARD, TURN_LEFT, "
                              f"TURN_RIGHT), got {list(self.random_weights)}")

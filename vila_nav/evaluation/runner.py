@@ -170,8 +170,12 @@ def build_agent(cfg: Any) -> Agent:
         return ForwardAgent()
     if a.name == "oracle":
         return OracleAgent(a.oracle_radius)
+    import torch
+
     import vila_nav.model as vmodel
 
+    if a.num_threads:
+        torch.set_num_threads(a.num_threads)  # process-wide, as torch has it
     try:
         path = Path(a.model).expanduser() if a.model else vmodel.default_model_path()
         model = vmodel.load(path, device=_device(a.device), dtype=a.dtype or None, quantization=a.quantization)
