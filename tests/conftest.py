@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -122,7 +123,7 @@ class Procs:
     def stop(self) -> None:
         for _name, p, _log in self.procs:
             if p.poll() is None:
-                p.send_signal(2)
+                p.send_signal(signal.SIGINT)
         for _name, p, log in self.procs:
             try:
                 p.wait(timeout=10)
