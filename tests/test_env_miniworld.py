@@ -244,6 +244,40 @@ def test_expert_reaches_the_goal_through_a_doorway(env):
     assert env.stopped and env.distance_to_goal() < 0.25
 
 
+def test_saved_state_restores_the_pose_counters_and_the_experts_memory(env):
+    """A look-ahead (save, try primitives with the expert, restore) leaves the episode as if it
+    never happened: the same view and counters, and the stateful expert goes on as before."""
+    episode = _episode("door_rooms", (1.0, 1.0), yaw=math.pi, goal_xz=(7.0, 1.0))
+
+    def expert_run(lookahead_at: int) -> list[str]:
+        env.reset(episode)
+        actions: list[str] = []
+        while len(actions) < 200 and (not actions or actions[-1] != "STOP"):
+            if len(actions) == lookahead_at:
+                before = (env.position, env.heading, env.steps, env.collided, env.observe())
+                saved = env.save_state()
+                for _ in range(7):  # wander off with the expert, and into a wall
+                    env.step(env.expert_action(goal_radius=0.25))
+                env.step("TURN_LEFT")
+                for _ in range(8):
+                    env.step("MOVE_FORWARD")
+                env.restore_state(saved)
+                after = (env.position, env.heading, env.steps, env.collided, env.observe())
+                assert all(np.array_equal(a, b) for a, b in zip(before, after))
+            actions.append(env.expert_action(goal_radius=0.25))
+            env.step(actions[-1])
+        return actions
+
+    plain = expert_run(-1)
+    assert plain[-1] == "STOP" and {"TURN_LEFT", "TURN_RIGHT"} & set(plain)  # it turns on the way
+    for k in (1, 3, 7, 22):  # 3, 7 and 22 differ when the expert's memory is not restored
+        assert expert_run(k) == plain, k
+    saved = env.save_state()
+    env.reset(_episode("door_rooms", (1.0, 1.0), goal_xz=(7.0, 1.0)))
+    with pytest.raises(ValueError, match="another episode"):
+        env.restore_state(saved)
+
+
 def test_expert_follows_generated_episodes_to_the_goal(house_env, shipped):
     for ep in shipped[:6]:
         house_env.reset(ep)

@@ -203,6 +203,48 @@ def test_dagger_learner_that_stops_hands_the_state_to_the_expert(env, episodes, 
                     perturbation=Perturbation())
 
 
+def _expert_chunk_after(env, episode, primitives: list[str]) -> tuple[str, ...]:
+    """The expert's next mid-level action after replaying `primitives` from the episode start
+    (with an expert that was asked nothing before: what a look-ahead from a learner-only rollout
+    sees), found independently of rollout.py."""
+    env.reset(episode)
+    for p in primitives:
+        env.step(p)
+    goal = np.asarray(episode.goal.position)
+    chunk = [env.expert_action(goal, RADIUS)]
+    while chunk[-1] != "STOP" and len(chunk) < 3:
+        env.step(chunk[-1])
+        nxt = env.expert_action(goal, RADIUS)
+        if nxt != chunk[0]:
+            break
+        chunk.append(nxt)
+    return tuple(chunk)
+
+
+def test_dagger_labels_the_learners_own_decisions_by_an_expert_lookahead(env, episodes, learners):
+    from vila_nav.training.policy import ModelPolicy
+
+    ep = episodes[0]
+    policy = ModelPolicy(learners["turn_model"])
+    runs = {}
+    for label in (False, True):
+        policy.start(ep.instruction.text)
+        runs[label] = run_rollout(env, ep, expert_radius_m=RADIUS, max_steps=60, policy=policy, policy_prob=1.0,
+                                  rng=rollout_rng(0, ep.episode_id, 1000), label_policy=label)
+    plain, r = runs[False], runs[True]
+    # The learner alone drives (it spins in place until the step limit); the look-aheads change nothing.
+    assert r.executed == plain.executed == ["TURN_LEFT"] * 60 and not r.ok and r.reason == "max_steps"
+    assert not plain.decisions  # without labels nothing the learner did is recorded
+    assert [d.step for d in r.decisions] == r.perturbed_steps == list(range(0, 60, 3))
+    assert all(d.source == "dagger" for d in r.decisions)
+    for d in r.decisions:  # each label is the expert's chunk from the state the learner reached
+        assert d.primitives == _expert_chunk_after(env, ep, r.executed[: d.step])
+        assert d.answer == format_action(merge_primitives(list(d.primitives))[0])
+    assert {d.primitives[0] for d in r.decisions} == {"TURN_LEFT", "TURN_RIGHT"}  # the spin passes its way
+    with pytest.raises(ValueError, match="needs a policy"):
+        run_rollout(env, ep, expert_radius_m=RADIUS, max_steps=60, label_policy=True)
+
+
 def test_build_sft_with_a_dagger_model(split, env, episodes, learners, tmp_path):
     from vila_nav.config import compose
     from vila_nav.training.sft_builder import build_sft
@@ -219,6 +261,17 @@ def test_build_sft_with_a_dagger_model(split, env, episodes, learners, tmp_path)
     assert len(ds) > 0 and all(s.source == "dagger" for s in ds.samples)
     with pytest.raises(ValueError, match="nothing to record"):
         compose(SftConfig, "sft", ["expert=false", "recovery.rollouts_per_episode=0"])
+    # With label_model_decisions the learner's own decisions are recorded too, and its rollouts
+    # that run out of steps are kept: here it only spins, so every sample is one of its decisions.
+    cfg = compose(SftConfig, "sft", [f"dataset.path={split}", f"output_dir={tmp_path / 'labelled'}", "progress=false",
+                                     "expert=false", "recovery.rollouts_per_episode=0", "frame_size=32",
+                                     "sim.max_steps=30", f"dagger.model={learners['turn']}", "dagger.policy_prob=1.0",
+                                     "dagger.label_model_decisions=true"])
+    man = build_sft(cfg, episodes=episodes, env=env).manifest
+    assert man["stats"]["rollouts"] == {"dagger": N_EPISODES} and not man["stats"]["dropped"]
+    assert man["config"]["dagger"]["label_model_decisions"] is True
+    ds = SftDataset(tmp_path / "labelled")
+    assert len(ds) == N_EPISODES * 10 and all(s.source == "dagger" for s in ds.samples)
 
 
 # ---- the builder and the on-disk dataset -----------------------------------------------------------

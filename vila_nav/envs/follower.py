@@ -100,6 +100,22 @@ class ShortestPathFollower:
         self._escape = ""  # the way it turns to get unstuck (kept until it moves)
         self._escape_left = 0  # escape turns left before trying a forward step anyway
 
+    _STATE = ("_last_action", "_last_position", "_last_yaw", "_turning", "_moved", "_turned_as_told", "_stuck",
+              "_escape", "_escape_left")
+
+    def state(self) -> dict:
+        """A copy of what the follower remembers between answers (set_state puts it back): lets a
+        caller ask it ahead along a trial path and then return to where it was."""
+        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in ((k, getattr(self, k)) for k in self._STATE)}
+
+    def set_state(self, state: dict) -> None:
+        """Restore a state() taken from this follower."""
+        if set(state) != set(self._STATE):
+            raise ValueError(f"ShortestPathFollower.set_state: expected the keys {sorted(self._STATE)}, got {sorted(state)}")
+        for k in self._STATE:
+            v = state[k]
+            setattr(self, k, v.copy() if isinstance(v, np.ndarray) else v)
+
     def next_action(self, position: np.ndarray, yaw: float, goal: np.ndarray, goal_radius: float, distance: float) -> str:
         """The next action for an agent at `position` (x, z) with heading `yaw` (rad) towards
         `goal` (x, z); `distance` is the current geodesic distance to the goal (m)."""

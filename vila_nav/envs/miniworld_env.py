@@ -95,6 +95,22 @@ class MiniWorldNavEnv(NavEnv):
         self._yaw = quat_to_yaw(rotation)
         self.collided = False
 
+    def save_state(self) -> tuple:
+        """(scene, episode, x z, y, yaw, steps, stopped, collided, the follower's memory)."""
+        scene = self._require_scene()
+        assert self._follower is not None
+        return (scene, self.episode, self._xz.copy(), self._y, self._yaw, self.steps, self.stopped, self.collided,
+                self._follower.state())
+
+    def restore_state(self, state: tuple) -> None:
+        scene, episode, xz, y, yaw, steps, stopped, collided, follower = state
+        if scene is not self.scene or episode is not self.episode:
+            raise ValueError("restore_state: the snapshot belongs to another episode or scene")
+        assert self._follower is not None
+        self._xz, self._y, self._yaw = xz.copy(), y, yaw
+        self.steps, self.stopped, self.collided = steps, stopped, collided
+        self._follower.set_state(follower)
+
     def step(self, action: str | int) -> np.ndarray:
         name = action_name(action)
         scene = self._require_scene()

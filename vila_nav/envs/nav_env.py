@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import math
+from typing import Any
 
 import numpy as np
 
@@ -63,6 +64,17 @@ class NavEnv(abc.ABC):
     @abc.abstractmethod
     def set_pose(self, position: np.ndarray, rotation: np.ndarray) -> None:
         """Teleport the agent to position (x, y, z) (m) and rotation [x, y, z, w]."""
+
+    def save_state(self) -> Any:
+        """An opaque snapshot of the episode state: pose, step and stop counters, collision flag
+        and the expert's memory (restore_state puts it back). Lets a caller try primitives ahead,
+        e.g. to label a state with the expert's next action, without changing the episode."""
+        raise NotImplementedError(f"{type(self).__name__} cannot save and restore its episode state "
+                                  "(needed to label a learner's own decisions; the MiniWorld simulator can)")
+
+    def restore_state(self, state: Any) -> None:
+        """Return to a save_state() snapshot taken in the current episode."""
+        raise NotImplementedError(f"{type(self).__name__} cannot save and restore its episode state")
 
     # ---- state ------------------------------------------------------------------------------
     @property

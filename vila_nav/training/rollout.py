@@ -37,6 +37,15 @@ into (spinning in place, stopping short, walking into a wall) with the expert's 
 policy answer of stop, or one that does not parse, hands the decision back to the expert and
 that state is recorded: it teaches the model where not to stop.
 
+With `label_policy`, the decisions the learner takes itself are recorded too, so a learner
+that drives itself into a loop (say, turning left and right in place) is told at every state
+of the loop what the expert would do there. Their label needs a look-ahead: the environment's
+state is saved (`NavEnv.save_state`: pose, counters and the stateful expert's memory), the
+expert's chunk is run from there, and the state is restored before the learner's own action
+runs; the look-ahead's frames are discarded. A stop label is recorded only within
+`expert_radius_m` of the goal. Such a rollout that runs out of steps still has valid labels
+(each is the expert's answer for a state it really reached): callers may keep it.
+
 A rollout whose expert does not stop within `expert_radius_m` of the goal (unreachable goal,
 stuck, or out of steps) is marked failed and its decisions must not be used: its "stop" would
 teach stopping anywhere.
@@ -126,6 +135,7 @@ def run_rollout(
     policy: Callable[[list[np.ndarray]], NavAction | None] | None = None,
     policy_prob: float = 0.5,
     face_goal_deg: float = 0.0,
+    label_policy: bool = False,
 ) -> Rollout:
     """Run `episode` in `env` with the expert (and perturbations when given); see the module doc.
 
@@ -134,6 +144,8 @@ def run_rollout(
     policy: the learner for a DAgger rollout; it gets every frame so far (frames[i] after i
     primitives, current last) and returns its action; asked at a decision point with
     probability policy_prob (rng). Not combined with perturbation.
+    label_policy: also record the learner's own decisions, labelled by an expert look-ahead
+    (module doc; needs env.save_state / restore_state).
     face_goal_deg: > 0 turns the expert toward the goal before it stops (module doc); 0 = off.
     """
     if (perturbation is not None or policy is not None) and rng is None:
@@ -142,6 +154,8 @@ def run_rollout(
         raise ValueError("a rollout deviates by perturbation or by policy, not both")
     if not 0.0 <= policy_prob <= 1.0:
         raise ValueError(f"policy_prob must be in [0, 1], got {policy_prob!r}")
+    if label_policy and policy is None:
+        raise ValueError("label_policy labels a learner's decisions: it needs a policy")
     check_face_goal_deg(face_goal_deg, turn_step)
     goal = np.asarray(episode.goal.position, dtype=np.float64)
     frames = [np.asarray(env.reset(episode), dtype=np.uint8)]
@@ -172,6 +186,43 @@ def run_rollout(
             return action
         return "TURN_LEFT" if off > 0 else "TURN_RIGHT"
 
+    def chunk_from(first: str, run: Callable[[str], Any]) -> list[str]:
+        """The expert's mid-level action that starts with `first`: run it and the next equal
+        answers (<= max_merge primitives); returns the chunk and leaves its end in `pending`."""
+        nonlocal pending
+        chunk = [first]
+        run(first)
+        while len(chunk) < max_merge and len(executed) < max_steps:
+            nxt = expert()
+            if nxt != first:
+                pending = nxt  # starts the next mid-level action
+                break
+            chunk.append(nxt)
+            run(nxt)
+        return chunk
+
+    def lookahead(t: int, first: str | None) -> Decision | None:
+        """The expert's label for the current state (first: its answer here, if already asked),
+        found by running its chunk and then restoring the environment; None for a stop label
+        out of the expert's stop radius."""
+        nonlocal pending
+        saved = env.save_state()
+        kept = pending
+        try:
+            here, seen = distance(), env.visible_objects()
+            first = first if first is not None else expert()
+            if first == "STOP":
+                if not here < expert_radius_m + _STOP_SLACK_M:
+                    return None
+                action = NavAction("stop")
+                return Decision(t, format_action(action), action, ("STOP",), source, here, seen)
+            chunk = chunk_from(first, env.step)  # frames of the trial are not kept
+            (action,) = merge_primitives(chunk, max_merge, forward_step=forward_step, turn_step=turn_step)
+            return Decision(t, format_action(action), action, tuple(chunk), source, here, seen)
+        finally:
+            env.restore_state(saved)
+            pending = kept
+
     while len(executed) < max_steps:
         t = len(executed)
         if perturbation is not None and _perturb_now(perturbation, rng, n_decisions, len(perturbed)):
@@ -190,6 +241,10 @@ def run_rollout(
                        if p != "STOP"]
             recording = True
             if motions:
+                if label_policy:
+                    label = lookahead(t, pending)
+                    if label is not None:
+                        decisions.append(label)
                 pending = None  # the expert re-plans from wherever the learner took the agent
                 perturbed.append(t)
                 for primitive in motions[: max_steps - t]:
@@ -211,15 +266,7 @@ def run_rollout(
                 decisions.append(Decision(t, format_action(action), action, ("STOP",), source, final, seen))
             return Rollout(frames, decisions, executed, perturbed, True, "", final)
         # One mid-level action: the expert's next <= max_merge equal primitives.
-        chunk = [first]
-        step(first)
-        while len(chunk) < max_merge and len(executed) < max_steps:
-            nxt = expert()
-            if nxt != first:
-                pending = nxt  # starts the next mid-level action
-                break
-            chunk.append(nxt)
-            step(nxt)
+        chunk = chunk_from(first, step)
         if recording:
             (action,) = merge_primitives(chunk, max_merge, forward_step=forward_step, turn_step=turn_step)
             decisions.append(Decision(t, format_action(action), action, tuple(chunk), source, here, seen))

@@ -4,7 +4,8 @@
 
 For every episode (sorted by id, `dataset.limit` applies): one clean expert rollout
 (`expert=true`), `recovery.rollouts_per_episode` perturbed ones and, with `dagger.model`,
-`dagger.rollouts_per_episode` rollouts driven partly by that model (rollout.py), each with its
+`dagger.rollouts_per_episode` rollouts driven partly by that model (rollout.py; with
+`dagger.label_model_decisions` its own decisions are recorded too), each with its
 own RNG seeded by (seed, episode id, rollout index), so the data does not depend on episode
 order. Rollouts whose expert does not end within `expert_radius_m` of the goal, and episodes
 the simulator rejects (ValueError, e.g. a start inside a wall; logged), are dropped and counted
@@ -79,6 +80,7 @@ def _episode_rollouts(env: Any, episode: Any, cfg: SftConfig) -> list[_Outcome]:
                 policy = _policy(cfg)
                 policy.start(episode.instruction.text)
                 r = run_rollout(env, episode, policy=policy, policy_prob=cfg.dagger.policy_prob,
+                                label_policy=cfg.dagger.label_model_decisions,
                                 rng=rollout_rng(cfg.seed, episode.episode_id, k), **common)
             else:
                 r = run_rollout(env, episode, perturbation=perturbation,
@@ -86,8 +88,11 @@ def _episode_rollouts(env: Any, episode: Any, cfg: SftConfig) -> list[_Outcome]:
         except ValueError as exc:  # an episode the simulator rejects (e.g. start not navigable)
             log.warning("episode %s skipped: %s", episode.episode_id, exc)
             return out + [_Outcome(source, "invalid_episode", 0, 0)]
-        o = _Outcome(source, "" if r.ok else r.reason, len(r.executed), len(r.perturbed_steps))
-        if not r.ok:
+        # A rollout whose labels all come from look-aheads at states it reached keeps them even
+        # when its learner ran out of steps (rollout.py); any other failed rollout is dropped.
+        usable = r.ok or (source == "dagger" and cfg.dagger.label_model_decisions and r.reason == "max_steps")
+        o = _Outcome(source, "" if usable else r.reason, len(r.executed), len(r.perturbed_steps))
+        if not usable:
             log.debug("episode %s %s rollout dropped: %s (%.2f m from the goal)",
                       episode.episode_id, source, r.reason, r.final_distance_m)
         elif r.decisions:  # a recovery rollout may have no perturbation at all

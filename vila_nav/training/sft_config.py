@@ -62,6 +62,12 @@ class DaggerConfig:
     Decision points after its first deviation are recorded with the expert's label for the
     state actually reached (source "dagger"), so the next training round sees the states its
     predecessor drives itself into. The model runs on `device` with NaVILA's frame sampling.
+
+    `label_model_decisions` also records the decisions the model takes itself, each labelled
+    with the expert's answer for that state by a look-ahead in the simulator (rollout.py), so a
+    model that loops is told at every state of the loop what to do; its rollouts that run out
+    of steps are kept (their labels are still the expert's). Needs a simulator that can save
+    and restore its state (MiniWorld).
     """
 
     model: str = ""  # "" = no dagger rollouts
@@ -69,6 +75,7 @@ class DaggerConfig:
     policy_prob: float = 0.5  # per decision point
     device: str = "cpu"
     quantization: str = "none"
+    label_model_decisions: bool = False  # also record the model's own decisions, expert-labelled
 
     def __post_init__(self) -> None:
         _check_prob("dagger.policy_prob", self.policy_prob)
