@@ -272,6 +272,9 @@ def test_build_sft_with_a_dagger_model(split, env, episodes, learners, tmp_path)
     assert man["config"]["dagger"]["label_model_decisions"] is True
     ds = SftDataset(tmp_path / "labelled")
     assert len(ds) == N_EPISODES * 10 and all(s.source == "dagger" for s in ds.samples)
+    with pytest.raises(ValueError, match="save and restore"):
+        compose(SftConfig, "sft", ["sim.backend=habitat", f"dagger.model={learners['turn']}",
+                                   "dagger.label_model_decisions=true"])
 
 
 # ---- the builder and the on-disk dataset -----------------------------------------------------------

@@ -145,5 +145,8 @@ class SftConfig:
             raise ValueError(f"shard_rollouts must be >= 1, got {self.shard_rollouts!r}")
         if int(self.workers) < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers!r}")
+        if self.dagger.enabled and self.dagger.label_model_decisions and self.sim.backend != "miniworld":
+            raise ValueError(f"dagger.label_model_decisions needs a simulator that can save and restore its state "
+                             f"(sim.backend=miniworld), got sim.backend={self.sim.backend}")
         if not self.expert and self.recovery.rollouts_per_episode == 0 and not self.dagger.enabled:
             raise ValueError("nothing to record: expert=false, recovery.rollouts_per_episode=0 and no dagger.model")
