@@ -105,6 +105,43 @@ def test_vila_agent_queues_primitives_and_samples_history(model_for):
     assert all(q["text"] == FORWARD and q["action"] == ["forward", 0.75] for q in log["queries"])
 
 
+class Alternating:
+    """Two real models answering in turn (query 0 -> a, 1 -> b, 2 -> a, ...)."""
+
+    def __init__(self, a: Recorder, b: Recorder):
+        self.models, self.calls = (a, b), 0
+
+    @property
+    def num_frames(self) -> int:
+        return self.models[0].num_frames
+
+    def generate(self, frames, instruction):
+        self.calls += 1
+        return self.models[(self.calls - 1) % 2].generate(frames, instruction)
+
+    def reset(self):
+        self.calls = 0
+        for m in self.models:
+            m.reset()
+
+
+def test_vila_agent_turn_guard_replaces_a_turn_back_in_place(model_for):
+    left, right = model_for(TURN_LEFT), model_for(TURN_RIGHT)  # 30 degrees left, 15 right
+    got = {}
+    for policy in ("allow", "forward"):
+        agent = VilaAgent(Alternating(left, right), HISTORY, ParserConfig(on_turn_reversal=policy))
+        agent.reset(_episode())
+        got[policy] = [agent.act(_obs(i + 1), None) for i in range(7)]
+        log = agent.episode_log()
+    assert got["allow"] == ["TURN_LEFT"] * 2 + ["TURN_RIGHT"] + ["TURN_LEFT"] * 2 + ["TURN_RIGHT"] + ["TURN_LEFT"]
+    # every right turn comes straight after a left one: each becomes one forward step
+    assert got["forward"] == ["TURN_LEFT"] * 2 + ["MOVE_FORWARD"] + ["TURN_LEFT"] * 2 + ["MOVE_FORWARD"] + ["TURN_LEFT"]
+    assert log["turn_reversals"] == 2
+    replaced = [q for q in log["queries"] if "ran" in q]
+    assert [(q["step"], q["action"], q["ran"]) for q in replaced] == [(2, ["turn_right", 15.0], ["forward", 0.25]),
+                                                                     (5, ["turn_right", 15.0], ["forward", 0.25])]
+
+
 @pytest.mark.parametrize("answer, primitive, per_query, action", [
     (TURN_LEFT, "TURN_LEFT", 2, ["turn_left", 30.0]),
     (TURN_RIGHT, "TURN_RIGHT", 1, ["turn_right", 15.0]),

@@ -72,6 +72,31 @@ def test_instruction_query_execute_and_stop():
     assert s.tick(2.8).is_zero
 
 
+def test_turn_back_in_place_becomes_a_forward_step_when_configured():
+    from vila_nav.actions import ParserConfig
+
+    def answers(policy: str) -> tuple[list[tuple[str, float]], list[str]]:
+        s, t = make(parser=ParserConfig(on_turn_reversal=policy))
+        s.on_instruction("find the door", 0.0)
+        ran, reasons = [], []
+        for text in ("turn left 45 degree", "turn right 45 degree", "turn right 45 degree"):
+            q = s.next_query(t + 0.1)
+            a = s.on_answer(q.qid, f"The next action is {text}.", 0.1, t + 0.2)
+            ran.append((a.kind, a.amount))
+            reasons.append(s.status(t + 0.2).reason)
+            run_until(s, t + 0.25, t + 6.0)  # the action runs to completion
+            assert s.state == "thinking"
+            t += 6.0
+        return ran, reasons
+
+    allowed, reasons = answers("allow")
+    assert allowed == [("turn_left", 45.0), ("turn_right", 45.0), ("turn_right", 45.0)] and not any(reasons)
+    guarded, reasons = answers("forward")
+    # the right turn straight after the left one becomes one 25 cm step; after it, a turn runs again
+    assert guarded == [("turn_left", 45.0), ("forward", 0.25), ("turn_right", 45.0)]
+    assert reasons == ["", "turn back in place replaced by a forward step", ""]
+
+
 def test_per_interval_history_records_one_frame_per_half_second_of_motion():
     s, _ = make()
     s.on_instruction("go", 0.0)

@@ -115,6 +115,7 @@ CANONICAL_OUTPUTS: tuple[str, ...] = (
 # Default primitive sizes (VLN-CE: 0.25 m forward step, 15 deg turn) and the cap on primitives
 # one action may expand to (12 x 0.25 m = 3 m, 12 x 15 deg = 180 deg).
 FORWARD_STEP_M = 0.25
+TURN_REVERSAL_POLICIES = ("allow", "forward")  # ParserConfig.on_turn_reversal (vila_nav.turn_guard)
 TURN_STEP_DEG = 15.0
 MAX_PRIMITIVES = 12
 
@@ -177,6 +178,9 @@ class ParserConfig:
                       velocity and query the model again, at most `max_requeries` times in a
                       row, then stop). See `resolve_unparseable`.
     max_requeries:    re-queries allowed for one decision when on_unparseable is "requery".
+    on_turn_reversal: "allow" (default, NaVILA's policy: every answer runs as given) or
+                      "forward": a turn right after a turn in place the other way becomes one
+                      forward step (vila_nav.turn_guard; breaks left-right loops in place).
     """
 
     max_input_chars: int = 4096
@@ -187,6 +191,7 @@ class ParserConfig:
     default_turn_deg: float = TURN_STEP_DEG
     on_unparseable: str = "stop"
     max_requeries: int = 2
+    on_turn_reversal: str = "allow"
 
     def __post_init__(self) -> None:
         for name in ("max_input_chars", "max_requeries"):
@@ -221,6 +226,10 @@ class ParserConfig:
             )
         if self.over_limit not in ("reject", "clamp"):
             raise ValueError(f"ParserConfig.over_limit must be 'reject' or 'clamp', got {self.over_limit!r}")
+        if self.on_turn_reversal not in TURN_REVERSAL_POLICIES:
+            raise ValueError(
+                f"ParserConfig.on_turn_reversal must be one of {TURN_REVERSAL_POLICIES}, got {self.on_turn_reversal!r}"
+            )
         if self.on_unparseable not in ("stop", "requery"):
             raise ValueError(
                 f"ParserConfig.on_unparseable must be 'stop' or 'requery', got {self.on_unparseable!r}"

@@ -30,6 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from vila_nav.episodes import Episode
+from vila_nav.turn_guard import TurnGuard
 
 PRIMITIVES = ("STOP", "MOVE_FORWARD", "TURN_LEFT", "TURN_RIGHT")  # VLN-CE id order
 
@@ -141,6 +142,7 @@ class VilaAgent(Agent):
         self.history = FrameHistory(history_cfg)
         self.parser_cfg = parser_cfg if parser_cfg is not None else ParserConfig()
         self.forward_step, self.turn_step, self.blind = float(forward_step), float(turn_step), bool(blind)
+        self.guard = TurnGuard(self.parser_cfg.on_turn_reversal, self.forward_step)
         self.queue: deque[str] = deque()
         self._instruction = ""
         self._step = 0
@@ -152,7 +154,8 @@ class VilaAgent(Agent):
         self.queue.clear()  # NaVILA never cleared it between episodes; we always do
         self._instruction = episode.instruction.text
         self._step = 0
-        self._log = {"queries": [], "unparseable": 0, "requeries": 0, "unparseable_stops": 0}
+        self.guard.reset()
+        self._log = {"queries": [], "unparseable": 0, "requeries": 0, "unparseable_stops": 0, "turn_reversals": 0}
 
     def _decide(self, frames: list[np.ndarray]) -> list[str]:
         """Query the model (re-querying per the parser policy) and expand the answer."""
@@ -162,12 +165,15 @@ class VilaAgent(Agent):
         while True:
             text = self.model.generate(frames, self._instruction)
             action = parse_action(text, self.parser_cfg)
+            query = {"step": self._step, "text": text, "action": None if action is None else [action.kind, action.amount]}
+            if action is not None:
+                run = self.guard.apply(action)
+                if run != action:  # a turn back in place, replaced (vila_nav.turn_guard)
+                    query["ran"] = [run.kind, run.amount]
+                    self._log["turn_reversals"] += 1
+                action = run
             primitives = to_primitives(action, self.forward_step, self.turn_step) if action is not None else []
-            self._log["queries"].append({
-                "step": self._step,
-                "text": text,
-                "action": None if action is None else [action.kind, action.amount],
-            })
+            self._log["queries"].append(query)
             if primitives:
                 return primitives
             self._log["unparseable"] += 1

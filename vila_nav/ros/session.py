@@ -36,6 +36,7 @@ from vila_nav.controller import Command, Commander, CommanderConfig
 from vila_nav.frames import FrameHistory
 from vila_nav.ros.node_config import NodeConfig
 from vila_nav.ros.status import Status
+from vila_nav.turn_guard import TurnGuard
 
 _TEXT_IN_REASON = 80  # characters of model text quoted in a status reason
 STALL_ABORT_S = 1.0  # s of cmd_vel timer stall after which the instruction ends
@@ -73,6 +74,7 @@ class NavigationSession:
             )
         )
         self.history = FrameHistory(cfg.frames)
+        self.guard = TurnGuard(cfg.parser.on_turn_reversal)  # per instruction (parser.on_turn_reversal)
         self.query_wanted = threading.Event()  # set when the worker should call next_query
         self._lock = threading.RLock()
         self._model = "loading"  # loading | ready | error
@@ -161,6 +163,7 @@ class NavigationSession:
             self._started = now
             self._shape = self._frame.shape if self._frame is not None else None
             self.history.reset()
+            self.guard.reset()
             self._reset_model = True
             if not text:
                 self._end("stopped", "cancelled (empty instruction)", now)
@@ -325,6 +328,9 @@ class NavigationSession:
                     self._end("stopped", f"unparseable model output {quoted}", now)
                 return None
             self._requeries = 0
+            run = self.guard.apply(action)  # a turn back in place may become a forward step
+            replaced = run != action
+            self._action = action = run
             try:
                 self.history.offer(frame, stamp, event="action")
             except ValueError as exc:
@@ -334,7 +340,8 @@ class NavigationSession:
             if action.kind == "stop":
                 self._end("done", "the model said stop", now)
             elif started:
-                self._phase, self._reason = "executing", ""
+                self._phase = "executing"
+                self._reason = "turn back in place replaced by a forward step" if replaced else ""
                 self._changed()
             elif self.commander.estop:
                 self._end("stopped", "e-stop", now)
