@@ -115,7 +115,6 @@ CANONICAL_OUTPUTS: tuple[str, ...] = (
 # Default primitive sizes (VLN-CE: 0.25 m forward step, 15 deg turn) and the cap on primitives
 # one action may expand to (12 x 0.25 m = 3 m, 12 x 15 deg = 180 deg).
 FORWARD_STEP_M = 0.25
-TURN_REVERSAL_POLICIES = ("allow", "forward")  # ParserConfig.on_turn_reversal (vila_nav.turn_guard)
 TURN_STEP_DEG = 15.0
 MAX_PRIMITIVES = 12
 
@@ -161,6 +160,9 @@ class NavAction:
         if self.kind == "stop" and amount != 0.0:
             raise ValueError(f"a stop action has amount 0.0, got {amount!r}")
         object.__setattr__(self, "amount", amount)
+
+
+TURN_REVERSAL_POLICIES = ("allow", "forward")  # ParserConfig.on_turn_reversal (vila_nav.turn_guard)
 
 
 @dataclass

@@ -53,6 +53,11 @@ _MOVED_M = 1e-3  # m: a smaller displacement counts as not having moved
 _DETOUR_M = 0.5  # m: a plan whose goal is this much farther (walking) than straight from the real goal is cut off
 
 
+def _copied(value: object) -> object:
+    """An independent copy of one remembered value (arrays are mutable; the rest is immutable)."""
+    return value.copy() if isinstance(value, np.ndarray) else value
+
+
 class ShortestPathFollower:
     """Stateful expert for one agent; call reset() at the start of every episode.
 
@@ -106,15 +111,14 @@ class ShortestPathFollower:
     def state(self) -> dict:
         """A copy of what the follower remembers between answers (set_state puts it back): lets a
         caller ask it ahead along a trial path and then return to where it was."""
-        return {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in ((k, getattr(self, k)) for k in self._STATE)}
+        return {k: _copied(getattr(self, k)) for k in self._STATE}
 
     def set_state(self, state: dict) -> None:
         """Restore a state() taken from this follower."""
         if set(state) != set(self._STATE):
             raise ValueError(f"ShortestPathFollower.set_state: expected the keys {sorted(self._STATE)}, got {sorted(state)}")
         for k in self._STATE:
-            v = state[k]
-            setattr(self, k, v.copy() if isinstance(v, np.ndarray) else v)
+            setattr(self, k, _copied(state[k]))
 
     def next_action(self, position: np.ndarray, yaw: float, goal: np.ndarray, goal_radius: float, distance: float) -> str:
         """The next action for an agent at `position` (x, z) with heading `yaw` (rad) towards

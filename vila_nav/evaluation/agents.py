@@ -155,7 +155,7 @@ class VilaAgent(Agent):
         self._instruction = episode.instruction.text
         self._step = 0
         self.guard.reset()
-        self._log = {"queries": [], "unparseable": 0, "requeries": 0, "unparseable_stops": 0, "turn_reversals": 0}
+        self._log = {"queries": [], "unparseable": 0, "requeries": 0, "unparseable_stops": 0}
 
     def _decide(self, frames: list[np.ndarray]) -> list[str]:
         """Query the model (re-querying per the parser policy) and expand the answer."""
@@ -170,7 +170,6 @@ class VilaAgent(Agent):
                 run = self.guard.apply(action)
                 if run != action:  # a turn back in place, replaced (vila_nav.turn_guard)
                     query["ran"] = [run.kind, run.amount]
-                    self._log["turn_reversals"] += 1
                 action = run
             primitives = to_primitives(action, self.forward_step, self.turn_step) if action is not None else []
             self._log["queries"].append(query)
@@ -194,4 +193,4 @@ class VilaAgent(Agent):
         return primitive
 
     def episode_log(self) -> dict[str, Any]:
-        return dict(self._log)
+        return {**self._log, "turn_reversals": self.guard.overrides}

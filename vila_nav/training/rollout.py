@@ -186,6 +186,11 @@ def run_rollout(
             return action
         return "TURN_LEFT" if off > 0 else "TURN_RIGHT"
 
+    def decision(t: int, chunk: list[str], here: float, seen: dict[str, float] | None) -> Decision:
+        """The record of the expert's chunk at step t: ["STOP"] or <= max_merge equal motions."""
+        (action,) = merge_primitives(chunk, max_merge, forward_step=forward_step, turn_step=turn_step)
+        return Decision(t, format_action(action), action, tuple(chunk), source, here, seen)
+
     def chunk_from(first: str, run: Callable[[str], Any]) -> list[str]:
         """The expert's mid-level action that starts with `first`: run it and the next equal
         answers (<= max_merge primitives); returns the chunk and leaves its end in `pending`."""
@@ -212,13 +217,8 @@ def run_rollout(
             here, seen = distance(), env.visible_objects()
             first = first if first is not None else expert()
             if first == "STOP":
-                if not here < expert_radius_m + _STOP_SLACK_M:
-                    return None
-                action = NavAction("stop")
-                return Decision(t, format_action(action), action, ("STOP",), source, here, seen)
-            chunk = chunk_from(first, env.step)  # frames of the trial are not kept
-            (action,) = merge_primitives(chunk, max_merge, forward_step=forward_step, turn_step=turn_step)
-            return Decision(t, format_action(action), action, tuple(chunk), source, here, seen)
+                return decision(t, ["STOP"], here, seen) if here < expert_radius_m + _STOP_SLACK_M else None
+            return decision(t, chunk_from(first, env.step), here, seen)  # frames of the trial are not kept
         finally:
             env.restore_state(saved)
             pending = kept
@@ -262,14 +262,12 @@ def run_rollout(
             if not final < expert_radius_m + _STOP_SLACK_M:
                 return Rollout(frames, decisions, executed, perturbed, False, "stopped_far", final)
             if recording:
-                action = NavAction("stop")
-                decisions.append(Decision(t, format_action(action), action, ("STOP",), source, final, seen))
+                decisions.append(decision(t, ["STOP"], final, seen))
             return Rollout(frames, decisions, executed, perturbed, True, "", final)
         # One mid-level action: the expert's next <= max_merge equal primitives.
         chunk = chunk_from(first, step)
         if recording:
-            (action,) = merge_primitives(chunk, max_merge, forward_step=forward_step, turn_step=turn_step)
-            decisions.append(Decision(t, format_action(action), action, tuple(chunk), source, here, seen))
+            decisions.append(decision(t, chunk, here, seen))
         n_decisions += 1
     return Rollout(frames, decisions, executed, perturbed, False, "max_steps", distance())
 
