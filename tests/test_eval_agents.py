@@ -23,6 +23,7 @@ from vila_nav.actions import ParserConfig
 from vila_nav.episodes import Episode, Goal, Instruction
 from vila_nav.evaluation.agents import ForwardAgent, RandomAgent, VilaAgent
 from vila_nav.frames import FrameHistoryConfig
+from vila_nav.model.testing import AlternatingModel
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -105,31 +106,11 @@ def test_vila_agent_queues_primitives_and_samples_history(model_for):
     assert all(q["text"] == FORWARD and q["action"] == ["forward", 0.75] for q in log["queries"])
 
 
-class Alternating:
-    """Two real models answering in turn (query 0 -> a, 1 -> b, 2 -> a, ...)."""
-
-    def __init__(self, a: Recorder, b: Recorder):
-        self.models, self.calls = (a, b), 0
-
-    @property
-    def num_frames(self) -> int:
-        return self.models[0].num_frames
-
-    def generate(self, frames, instruction):
-        self.calls += 1
-        return self.models[(self.calls - 1) % 2].generate(frames, instruction)
-
-    def reset(self):
-        self.calls = 0
-        for m in self.models:
-            m.reset()
-
-
 def test_vila_agent_turn_guard_replaces_a_turn_back_in_place(model_for):
     left, right = model_for(TURN_LEFT), model_for(TURN_RIGHT)  # 30 degrees left, 15 right
     got = {}
     for policy in ("allow", "forward"):
-        agent = VilaAgent(Alternating(left, right), HISTORY, ParserConfig(on_turn_reversal=policy))
+        agent = VilaAgent(AlternatingModel(left, right), HISTORY, ParserConfig(on_turn_reversal=policy))
         agent.reset(_episode())
         got[policy] = [agent.act(_obs(i + 1), None) for i in range(7)]
         log = agent.episode_log()

@@ -153,14 +153,15 @@ def test_recovery_rollout_is_seeded_and_relabelled_by_the_expert(env, episodes):
 
 @pytest.fixture(scope="module")
 def learners(tmp_path_factory):
-    """Real tiny checkpoints as DAgger learners: one always turns left 45 degrees, one always stops."""
+    """Real tiny checkpoints as DAgger learners: one always turns left 45 degrees, one right 45, one stops."""
     from vila_nav.model import load
     from vila_nav.model.testing import make_answering_checkpoint
 
     root = tmp_path_factory.mktemp("learners")
     turn = make_answering_checkpoint(root / "turn", "The next action is turn left 45 degree.")
     stop = make_answering_checkpoint(root / "stop", "I think I should stop.")
-    return {"turn": turn, "turn_model": load(turn), "stop_model": load(stop)}
+    right = make_answering_checkpoint(root / "right", "The next action is turn right 45 degree.")
+    return {"turn": turn, "turn_model": load(turn), "stop_model": load(stop), "right_model": load(right)}
 
 
 def test_dagger_rollout_runs_the_learner_and_is_relabelled_by_the_expert(env, episodes, learners):
@@ -245,6 +246,36 @@ def test_dagger_labels_the_learners_own_decisions_by_an_expert_lookahead(env, ep
         run_rollout(env, ep, expert_radius_m=RADIUS, max_steps=60, label_policy=True)
 
 
+def test_dagger_learner_follows_the_deployed_turn_rule(env, episodes, learners):
+    from vila_nav.actions import NavAction, ParserConfig
+    from vila_nav.model.testing import AlternatingModel
+    from vila_nav.training.policy import ModelPolicy
+
+    ep = episodes[0]
+    spin = AlternatingModel(learners["turn_model"], learners["right_model"])  # left 45, right 45, left 45, ...
+    executed = {}
+    for rule in ("allow", "forward"):
+        policy = ModelPolicy(spin, ParserConfig(on_turn_reversal=rule))
+        policy.start(ep.instruction.text)
+        r = run_rollout(env, ep, expert_radius_m=RADIUS, max_steps=16, policy=policy, policy_prob=1.0,
+                        rng=rollout_rng(0, ep.episode_id, 1000))
+        executed[rule] = r.executed
+        assert policy.answers[:2] == ["The next action is turn left 45 degree.",
+                                      "The next action is turn right 45 degree."]  # the real models ran
+    assert executed["allow"] == (["TURN_LEFT"] * 3 + ["TURN_RIGHT"] * 3) * 2 + ["TURN_LEFT"] * 3 + ["TURN_RIGHT"]
+    # every right turn comes straight after the left one: it runs as one forward step
+    assert executed["forward"] == (["TURN_LEFT"] * 3 + ["MOVE_FORWARD"]) * 4
+    # When something else moved the agent between two of its answers (fewer or more frames than its
+    # own last action made), the rule forgets that action: a right turn after a gap runs as given.
+    policy = ModelPolicy(spin, ParserConfig(on_turn_reversal="forward"))
+    policy.start(ep.instruction.text)
+    frame = np.zeros((32, 32, 3), np.uint8)
+    got = [policy([frame] * n) for n in (1, 4, 5, 12)]
+    assert got == [NavAction("turn_left", 45.0), NavAction("forward", 0.25), NavAction("turn_left", 45.0),
+                   NavAction("turn_right", 45.0)]
+    assert policy.guard.overrides == 1
+
+
 def test_build_sft_with_a_dagger_model(split, env, episodes, learners, tmp_path):
     from vila_nav.config import compose
     from vila_nav.training.sft_builder import build_sft
@@ -275,6 +306,8 @@ def test_build_sft_with_a_dagger_model(split, env, episodes, learners, tmp_path)
     with pytest.raises(ValueError, match="save and restore"):
         compose(SftConfig, "sft", ["sim.backend=habitat", f"dagger.model={learners['turn']}",
                                    "dagger.label_model_decisions=true"])
+    with pytest.raises(ValueError, match="dagger.on_turn_reversal must be one of"):
+        compose(SftConfig, "sft", [f"dagger.model={learners['turn']}", "dagger.on_turn_reversal=spin"])
 
 
 # ---- the builder and the on-disk dataset -----------------------------------------------------------

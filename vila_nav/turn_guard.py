@@ -2,6 +2,7 @@
 
     guard = TurnGuard(cfg.on_turn_reversal)     # "allow" (NaVILA's policy) | "forward"
     guard.reset()                               # per episode / instruction
+    guard.forget()                              # another controller moved the robot in between
     action = guard.apply(model_action)          # the action to execute instead
 
 A greedy policy that sees few frames can alternate between two headings forever: at heading A
@@ -13,7 +14,8 @@ between) is replaced by one forward step of `forward_m`: the rule the shortest-p
 follows ("never undo your own turn in place"). The new position gives new views, and the
 next decision is the model's again. With "allow" every answer runs as given.
 
-Pure Python (vila_nav.actions only): the evaluator's VilaAgent and the ROS node share it.
+Pure Python (vila_nav.actions only): the evaluator's VilaAgent, the ROS node and the DAgger learner
+(vila_nav.training.policy) share it.
 """
 from __future__ import annotations
 
@@ -35,6 +37,11 @@ class TurnGuard:
 
     def reset(self) -> None:
         self.overrides = 0
+        self._last_turn = ""
+
+    def forget(self) -> None:
+        """Forget the last action (something this guard did not see has moved the robot since);
+        the count of overrides stays."""
         self._last_turn = ""
 
     def apply(self, action: NavAction) -> NavAction:

@@ -233,3 +233,30 @@ def torch_threads(n: int = 1) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(old)
+
+
+class AlternatingModel:
+    """Loaded real models answering in turn: query 0 -> models[0], 1 -> models[1], 2 -> models[0], ...
+
+    With two answering checkpoints (say "turn left" and "turn right") this is a policy that turns
+    back and forth in place, the input of the turn-reversal rule's tests (vila_nav.turn_guard).
+    Every answer is a real model's generate(); reset() resets them all and restarts the turn.
+    """
+
+    def __init__(self, *models) -> None:
+        if len(models) < 2:
+            raise ValueError("AlternatingModel needs at least two models")
+        self.models, self.calls = models, 0
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.models[0].num_frames)
+
+    def generate(self, frames, instruction: str) -> str:
+        self.calls += 1
+        return self.models[(self.calls - 1) % len(self.models)].generate(frames, instruction)
+
+    def reset(self) -> None:
+        self.calls = 0
+        for m in self.models:
+            m.reset()

@@ -103,19 +103,23 @@ def _episode_rollouts(env: Any, episode: Any, cfg: SftConfig) -> list[_Outcome]:
 
 
 _WORKER_ENV: Any = None
-_POLICY: tuple[str, Any] | None = None  # (model path, ModelPolicy) of this process
+_POLICY: tuple[tuple, Any] | None = None  # (what it was built from, ModelPolicy) of this process
 DAGGER_RNG_OFFSET = 1000  # rollout index of dagger rollout k: independent of the recovery seeds
 
 
 def _policy(cfg: SftConfig):
     """This process's ModelPolicy for cfg.dagger.model (loaded once)."""
     global _POLICY
-    if _POLICY is None or _POLICY[0] != cfg.dagger.model:
+    d = cfg.dagger
+    key = (d.model, d.device, d.quantization, d.on_turn_reversal, cfg.sim.forward_step_m, cfg.sim.turn_angle_deg)
+    if _POLICY is None or _POLICY[0] != key:
+        from vila_nav.actions import ParserConfig
         from vila_nav.model import load
         from vila_nav.training.policy import ModelPolicy
 
-        model = load(cfg.dagger.model, device=cfg.dagger.device, quantization=cfg.dagger.quantization)
-        _POLICY = (cfg.dagger.model, ModelPolicy(model))
+        model = load(d.model, device=d.device, quantization=d.quantization)
+        _POLICY = (key, ModelPolicy(model, ParserConfig(on_turn_reversal=d.on_turn_reversal),
+                                    cfg.sim.forward_step_m, cfg.sim.turn_angle_deg))
     return _POLICY[1]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from vila_nav.actions import TURN_REVERSAL_POLICIES
 from vila_nav.envs.config import SimConfig
 from vila_nav.evaluation.config import DatasetConfig
 from vila_nav.training.rollout import check_face_goal_deg
@@ -68,6 +69,10 @@ class DaggerConfig:
     model that loops is told at every state of the loop what to do; its rollouts that run out
     of steps are kept (their labels are still the expert's). Needs a simulator that can save
     and restore its state (MiniWorld).
+
+    `on_turn_reversal` applies the deployed turn-reversal rule to the model's answers
+    (parser.on_turn_reversal of the evaluator and the node; vila_nav.turn_guard): build with the
+    value the model will run with, so the data holds the states it really reaches.
     """
 
     model: str = ""  # "" = no dagger rollouts
@@ -76,9 +81,13 @@ class DaggerConfig:
     device: str = "cpu"
     quantization: str = "none"
     label_model_decisions: bool = False  # also record the model's own decisions, expert-labelled
+    on_turn_reversal: str = "allow"  # "allow" | "forward": the model's turn back in place runs | is a forward step
 
     def __post_init__(self) -> None:
         _check_prob("dagger.policy_prob", self.policy_prob)
+        if self.on_turn_reversal not in TURN_REVERSAL_POLICIES:
+            raise ValueError(f"dagger.on_turn_reversal must be one of {TURN_REVERSAL_POLICIES}, "
+                             f"got {self.on_turn_reversal!r}")
         if int(self.rollouts_per_episode) < 0:
             raise ValueError(f"dagger.rollouts_per_episode must be >= 0, got {self.rollouts_per_episode!r}")
 
