@@ -180,6 +180,12 @@ def test_vila_agent_checks_frames_and_policy(model_for):
         VilaAgent(model, FrameHistoryConfig(num_frames=8))
     with pytest.raises(ValueError, match="per_primitive"):
         VilaAgent(model, FrameHistoryConfig(num_frames=4, policy="per_action"))
+    # num_frames 0 (the evaluator's default) takes the model's 4; so does no history config at all
+    for cfg in (FrameHistoryConfig(num_frames=0, blank_shape=(8, 8, 3)), None):
+        agent = VilaAgent(model, cfg)
+        agent.reset(_episode())
+        assert agent.history.cfg.num_frames == 4 and agent.act(_obs(1), None) == "MOVE_FORWARD"
+        assert [len(c[0]) for c in model.calls[-1:]] == [4]
 
 
 def test_blind_agent_sees_black_frames(model_for):

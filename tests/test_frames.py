@@ -175,6 +175,23 @@ def test_history_padding_shapes_and_reset():
     assert len(h) == 1
 
 
+def test_history_follows_the_models_frame_count():
+    h = FrameHistory(FrameHistoryConfig(num_frames=0, max_frames=16))
+    for i in range(10):
+        h.add(frame(i))
+    with pytest.raises(ValueError, match="use_model_frames"):
+        h.sampled()
+    h.use_model_frames(4)  # the stored frames stay; K comes from the model
+    assert h.cfg.num_frames == 4 and len(h) == 10 and h.sampled_indices() == sample_indices(10, 4)
+    with pytest.raises(ValueError, match=r"max_frames \(16\) must be >= 2 \* num_frames \(18\)"):
+        FrameHistoryConfig(num_frames=0, max_frames=16).for_model(9)
+    fixed = FrameHistoryConfig(num_frames=8)
+    assert fixed.for_model(8) is fixed
+    with pytest.raises(ValueError, match="frames.num_frames=8 but the model takes 4 frames per query; "
+                                         "set frames.num_frames=4, or 0 to follow the model"):
+        fixed.for_model(4, "frames.num_frames")
+
+
 @pytest.mark.parametrize(
     "bad",
     [np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8),
@@ -199,7 +216,7 @@ def test_history_rejects_bad_stamps_and_events():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"num_frames": 0},
+        {"num_frames": -1},
         {"max_frames": 10},  # < 2 * num_frames
         {"policy": "sometimes"},
         {"interval_s": 0.0},

@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 
+from vila_nav.frames import FrameHistoryConfig
 from vila_nav.ros.node_config import CameraSection, ModelSection, NodeConfig, RunSection
 from vila_nav.ros.session import NavigationSession
 
@@ -26,7 +27,7 @@ def frame(value: int = 0) -> np.ndarray:
 def make(**kw) -> tuple[NavigationSession, float]:
     cfg = NodeConfig(**kw)
     s = NavigationSession(cfg)
-    s.on_model_ready(cfg.frames.num_frames, 0.0)
+    s.on_model_ready(8, 0.0)
     s.on_frame(CAM, frame(1), 0.0)
     return s, 0.0
 
@@ -213,10 +214,18 @@ def test_model_load_failure_and_errors_keep_zero():
     assert s.status(0.1).state == "stopped" and "model error: RuntimeError: boom" in s.status(0.1).reason
 
 
-def test_model_frame_count_mismatch_is_an_error():
-    s = NavigationSession(NodeConfig())
+def test_frame_count_follows_the_model_or_must_match_it():
+    s = NavigationSession(NodeConfig())  # frames.num_frames 0: the model's
     s.on_model_ready(6, 0.0)
-    assert s.state == "error" and "frames.num_frames" in s.status(0.0).reason
+    assert s.state != "error" and s.history.cfg.num_frames == 6
+    s.on_frame(CAM, frame(1), 0.0)
+    s.on_instruction("go", 0.0)
+    q = s.next_query(0.0)
+    assert q is not None and len(q.frames) == 6
+    s = NavigationSession(NodeConfig(frames=FrameHistoryConfig(num_frames=8, policy="per_interval")))
+    s.on_model_ready(6, 0.0)
+    reason = s.status(0.0).reason
+    assert s.state == "error" and "frames.num_frames=8 but the model takes 6 frames per query" in reason
 
 
 def test_status_json_round_trip():

@@ -15,6 +15,9 @@ number of frames (8 = 7 history + current).
   black padding), so the window always spans the whole episode.
 
 `sample_indices(n, k)` returns these positions as episode frame indices, None for black frames.
+`FrameHistoryConfig(num_frames=0)` follows the model: K is set from the loaded model's
+num_video_frames (`FrameHistory.use_model_frames(k)`), so one config serves NaVILA's 8-frame
+checkpoint and a 4-frame one alike.
 
 Thinning (bounded memory)
 -------------------------
@@ -61,6 +64,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,7 +109,7 @@ def sample_indices(n: int, num_frames: int = 8) -> list[int | None]:
 class FrameHistoryConfig:
     """How many frames the model sees, the memory cap, and when a frame enters the history."""
 
-    num_frames: int = 8  # K: frames per model query (K - 1 history + current)
+    num_frames: int = 8  # K: frames per model query (K - 1 history + current); 0 = the model's (for_model)
     # Stored-frame cap; 512 keeps a whole 500-step simulator episode exact. Memory is about
     # max_frames * H * W * 3 bytes (224x224: 77 MB at 512), so store frames at model resolution.
     max_frames: int = 512
@@ -114,7 +118,7 @@ class FrameHistoryConfig:
     blank_shape: tuple[int, int, int] = (224, 224, 3)  # H x W x 3 of black frames before any frame
 
     def __post_init__(self) -> None:
-        self.num_frames = _check_int("num_frames", self.num_frames, 1)
+        self.num_frames = _check_int("num_frames", self.num_frames, 0)
         self.max_frames = _check_int("max_frames", self.max_frames, 2)
         if self.max_frames < 2 * self.num_frames:
             raise ValueError(
@@ -133,6 +137,18 @@ class FrameHistoryConfig:
         if len(shape) != 3 or shape[2] != 3 or bad_dim:
             raise ValueError(f"blank_shape must be (H, W, 3) with H, W >= 1, got {self.blank_shape!r}")
         self.blank_shape = shape  # type: ignore[assignment]
+
+    def for_model(self, model_frames: int, key: str = "num_frames") -> FrameHistoryConfig:
+        """This config for a model that takes `model_frames` frames per query (its config.json's
+        num_video_frames): num_frames 0 becomes model_frames; any other value must equal it.
+        key names the setting in the error message (e.g. "history.num_frames")."""
+        k = _check_int("the model's frame count", model_frames, 1)
+        if self.num_frames == 0:
+            return dataclasses.replace(self, num_frames=k)
+        if self.num_frames != k:
+            raise ValueError(f"{key}={self.num_frames} but the model takes {k} frames per query; "
+                             f"set {key}={k}, or 0 to follow the model")
+        return self
 
 
 def _check_frame(frame: Any, what: str = "frame") -> np.ndarray:
@@ -157,6 +173,11 @@ class FrameHistory:
     def __init__(self, cfg: FrameHistoryConfig | None = None) -> None:
         self.cfg = cfg if cfg is not None else FrameHistoryConfig()
         self.reset()
+
+    def use_model_frames(self, model_frames: int, key: str = "num_frames") -> None:
+        """Sample `model_frames` frames per query from now on (FrameHistoryConfig.for_model: the
+        config's num_frames must be 0 or equal to it). The stored frames stay."""
+        self.cfg = self.cfg.for_model(model_frames, key)
 
     # --- episode lifecycle -------------------------------------------------------------------
     def reset(self) -> None:
@@ -267,7 +288,7 @@ class FrameHistory:
         """
         n = self._n + (1 if with_current else 0)
         out: list[int | None] = []
-        for t in sample_indices(n, self.cfg.num_frames):
+        for t in sample_indices(n, self._k()):
             if t is None or t >= self._n:  # padding, or the caller's current frame
                 out.append(t)
             else:
@@ -291,7 +312,7 @@ class FrameHistory:
         blank = np.zeros(shape, dtype=np.uint8)
         blank.flags.writeable = False
         out: list[np.ndarray] = []
-        for t in sample_indices(self._n + (1 if current is not None else 0), self.cfg.num_frames):
+        for t in sample_indices(self._n + (1 if current is not None else 0), self._k()):
             if t is None:
                 out.append(blank)
             elif t >= self._n:
@@ -310,7 +331,14 @@ class FrameHistory:
 
     # --- internals ---------------------------------------------------------------------------
     def _targets(self, with_current: bool) -> list[int | None]:
-        return sample_indices(self._n + (1 if with_current else 0), self.cfg.num_frames)
+        return sample_indices(self._n + (1 if with_current else 0), self._k())
+
+    def _k(self) -> int:
+        """Frames per query; num_frames 0 must have been resolved by use_model_frames first."""
+        if self.cfg.num_frames == 0:
+            raise ValueError("num_frames=0 (follow the model) is not resolved yet: call use_model_frames(k) "
+                             "with the model's frame count before sampling")
+        return self.cfg.num_frames
 
     def _meta(self, values: list, t: int | None) -> Any:
         """values[stored frame used for logical index t]; None for padding / the caller's current."""

@@ -119,7 +119,7 @@ class VilaAgent(Agent):
 
     model: has generate(frames, instruction) -> str, reset(), num_frames.
     history_cfg: FrameHistoryConfig; its policy must be "per_primitive" in simulation and its
-    num_frames must equal model.num_frames. parser_cfg: ParserConfig; unparseable text follows
+    num_frames must be 0 (the model's) or equal model.num_frames. parser_cfg: ParserConfig; unparseable text follows
     on_unparseable ("stop": STOP now; "requery": ask again up to max_requeries times, then STOP).
     blind: feed black frames instead of observations (the "blind" ablation).
     """
@@ -131,13 +131,11 @@ class VilaAgent(Agent):
         from vila_nav.actions import ParserConfig
         from vila_nav.frames import FrameHistory, FrameHistoryConfig
 
-        history_cfg = history_cfg if history_cfg is not None else FrameHistoryConfig(num_frames=int(model.num_frames))
+        history_cfg = history_cfg if history_cfg is not None else FrameHistoryConfig(num_frames=0)
         if history_cfg.policy != "per_primitive":
             raise ValueError(f"in simulation the frame history records one frame per executed primitive: "
                              f"history.policy must be 'per_primitive', got {history_cfg.policy!r}")
-        if int(history_cfg.num_frames) != int(model.num_frames):
-            raise ValueError(f"history.num_frames={history_cfg.num_frames} but the model takes "
-                             f"{model.num_frames} frames; set history.num_frames={model.num_frames}")
+        history_cfg = history_cfg.for_model(int(model.num_frames), "history.num_frames")  # 0 = the model's
         self.model = model
         self.history = FrameHistory(history_cfg)
         self.parser_cfg = parser_cfg if parser_cfg is not None else ParserConfig()

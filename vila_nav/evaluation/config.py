@@ -18,6 +18,11 @@ AGENTS = ("vila", "random", "forward", "oracle")
 FORMATS = ("r2r", "rxr")
 
 
+def _history_eval_default() -> FrameHistoryConfig:
+    # num_frames 0: as many frames per query as the evaluated model takes (its num_video_frames).
+    return FrameHistoryConfig(num_frames=0)
+
+
 def _parser_eval_default() -> ParserConfig:
     # In simulation the model decodes greedily and the observation does not change while the
     # agent waits, so a re-query returns the same text: stop at once on unparseable output.
@@ -100,7 +105,7 @@ class EvalConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     sim: SimConfig = field(default_factory=SimConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
-    history: FrameHistoryConfig = field(default_factory=FrameHistoryConfig)
+    history: FrameHistoryConfig = field(default_factory=_history_eval_default)
     parser: ParserConfig = field(default_factory=_parser_eval_default)
     shard: ShardConfig = field(default_factory=ShardConfig)
     output_dir: str = ""  # "" = runs/eval/<format>-<split>-<agent> (relative to the working dir)

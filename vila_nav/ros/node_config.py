@@ -124,8 +124,10 @@ class RunSection:
 
 
 def _robot_frames() -> FrameHistoryConfig:
-    # NaVILA's robot: one frame per 0.5 s of motion; 128 stored 384x384 frames = 57 MB.
-    return FrameHistoryConfig(policy="per_interval", interval_s=0.5, max_frames=128, blank_shape=(384, 384, 3))
+    # NaVILA's robot: one frame per 0.5 s of motion; 128 stored 384x384 frames = 57 MB. num_frames 0:
+    # as many frames per query as the loaded model takes (its config.json num_video_frames).
+    return FrameHistoryConfig(num_frames=0, policy="per_interval", interval_s=0.5, max_frames=128,
+                              blank_shape=(384, 384, 3))
 
 
 @dataclass

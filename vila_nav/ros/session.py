@@ -109,12 +109,10 @@ class NavigationSession:
     def on_model_ready(self, num_frames: int, now: float) -> None:
         """The model loaded; it takes `num_frames` frames per query."""
         with self._lock:
-            if num_frames != self.cfg.frames.num_frames:
-                self.on_model_failed(
-                    f"the model takes {num_frames} frames per query but frames.num_frames is "
-                    f"{self.cfg.frames.num_frames}; set frames.num_frames: {num_frames}",
-                    now,
-                )
+            try:
+                self.history.use_model_frames(num_frames, "frames.num_frames")  # 0 = the model's
+            except ValueError as exc:
+                self.on_model_failed(str(exc), now)
                 return
             self._model = "ready"
             self._changed()
