@@ -183,6 +183,8 @@ def test_history_follows_the_models_frame_count():
         h.sampled()
     h.use_model_frames(4)  # the stored frames stay; K comes from the model
     assert h.cfg.num_frames == 4 and len(h) == 10 and h.sampled_indices() == sample_indices(10, 4)
+    h.use_model_frames(8)  # another model later: resolved from the configured 0 again
+    assert h.cfg.num_frames == 8 and h.sampled_indices() == sample_indices(10, 8)
     with pytest.raises(ValueError, match=r"max_frames \(16\) must be >= 2 \* num_frames \(18\)"):
         FrameHistoryConfig(num_frames=0, max_frames=16).for_model(9)
     fixed = FrameHistoryConfig(num_frames=8)

@@ -63,8 +63,8 @@ Pure numpy + stdlib: no torch, no rclpy.
 from __future__ import annotations
 
 import bisect
-import math
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,12 +172,14 @@ class FrameHistory:
 
     def __init__(self, cfg: FrameHistoryConfig | None = None) -> None:
         self.cfg = cfg if cfg is not None else FrameHistoryConfig()
+        self._requested = self.cfg  # as configured: use_model_frames resolves num_frames 0 from it
         self.reset()
 
     def use_model_frames(self, model_frames: int, key: str = "num_frames") -> None:
         """Sample `model_frames` frames per query from now on (FrameHistoryConfig.for_model: the
-        config's num_frames must be 0 or equal to it). The stored frames stay."""
-        self.cfg = self.cfg.for_model(model_frames, key)
+        config's num_frames must be 0 or equal to it; a later model may take another number
+        when it was 0). The stored frames stay."""
+        self.cfg = self._requested.for_model(model_frames, key)
 
     # --- episode lifecycle -------------------------------------------------------------------
     def reset(self) -> None:

@@ -119,8 +119,9 @@ class VilaAgent(Agent):
 
     model: has generate(frames, instruction) -> str, reset(), num_frames.
     history_cfg: FrameHistoryConfig; its policy must be "per_primitive" in simulation and its
-    num_frames must be 0 (the model's) or equal model.num_frames. parser_cfg: ParserConfig; unparseable text follows
-    on_unparseable ("stop": STOP now; "requery": ask again up to max_requeries times, then STOP).
+    num_frames must be 0 (the model's) or equal model.num_frames. parser_cfg: ParserConfig;
+    unparseable text follows on_unparseable ("stop": STOP now; "requery": ask again up to
+    max_requeries times, then STOP).
     blind: feed black frames instead of observations (the "blind" ablation).
     """
 
