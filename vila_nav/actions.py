@@ -165,6 +165,13 @@ class NavAction:
 TURN_REVERSAL_POLICIES = ("allow", "forward")  # ParserConfig.on_turn_reversal (vila_nav.turn_guard)
 
 
+def check_turn_reversal(value: str, key: str = "on_turn_reversal") -> str:
+    """`value` if it is one of TURN_REVERSAL_POLICIES, else a ValueError naming the setting `key`."""
+    if value not in TURN_REVERSAL_POLICIES:
+        raise ValueError(f"{key} must be one of {TURN_REVERSAL_POLICIES}, got {value!r}")
+    return value
+
+
 @dataclass
 class ParserConfig:
     """How `parse_action` reads model text and what to do when it cannot.
@@ -228,10 +235,7 @@ class ParserConfig:
             )
         if self.over_limit not in ("reject", "clamp"):
             raise ValueError(f"ParserConfig.over_limit must be 'reject' or 'clamp', got {self.over_limit!r}")
-        if self.on_turn_reversal not in TURN_REVERSAL_POLICIES:
-            raise ValueError(
-                f"ParserConfig.on_turn_reversal must be one of {TURN_REVERSAL_POLICIES}, got {self.on_turn_reversal!r}"
-            )
+        check_turn_reversal(self.on_turn_reversal, "ParserConfig.on_turn_reversal")
         if self.on_unparseable not in ("stop", "requery"):
             raise ValueError(
                 f"ParserConfig.on_unparseable must be 'stop' or 'requery', got {self.on_unparseable!r}"

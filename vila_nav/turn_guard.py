@@ -19,7 +19,7 @@ Pure Python (vila_nav.actions only): the evaluator's VilaAgent, the ROS node and
 """
 from __future__ import annotations
 
-from vila_nav.actions import FORWARD_STEP_M, TURN_REVERSAL_POLICIES, NavAction
+from vila_nav.actions import FORWARD_STEP_M, NavAction, check_turn_reversal
 
 _TURNS = ("turn_left", "turn_right")
 
@@ -28,9 +28,7 @@ class TurnGuard:
     """See the module docstring. overrides: answers replaced since the last reset()."""
 
     def __init__(self, policy: str = "allow", forward_m: float = FORWARD_STEP_M):
-        if policy not in TURN_REVERSAL_POLICIES:
-            raise ValueError(f"on_turn_reversal must be one of {TURN_REVERSAL_POLICIES}, got {policy!r}")
-        self.policy = policy
+        self.policy = check_turn_reversal(policy)
         self.forward = NavAction("forward", forward_m)
         self.overrides = 0
         self._last_turn = ""  # "turn_left" | "turn_right": the last action, a turn in place; "" otherwise

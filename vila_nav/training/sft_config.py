@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from vila_nav.actions import TURN_REVERSAL_POLICIES
+from vila_nav.actions import check_turn_reversal
 from vila_nav.envs.config import SimConfig
 from vila_nav.evaluation.config import DatasetConfig
 from vila_nav.training.rollout import check_face_goal_deg
@@ -85,9 +85,7 @@ class DaggerConfig:
 
     def __post_init__(self) -> None:
         _check_prob("dagger.policy_prob", self.policy_prob)
-        if self.on_turn_reversal not in TURN_REVERSAL_POLICIES:
-            raise ValueError(f"dagger.on_turn_reversal must be one of {TURN_REVERSAL_POLICIES}, "
-                             f"got {self.on_turn_reversal!r}")
+        check_turn_reversal(self.on_turn_reversal, "dagger.on_turn_reversal")
         if int(self.rollouts_per_episode) < 0:
             raise ValueError(f"dagger.rollouts_per_episode must be >= 0, got {self.rollouts_per_episode!r}")
 
