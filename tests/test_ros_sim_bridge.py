@@ -9,6 +9,7 @@ newest command (zero) over the gap would lose about 0.2 m.
 """
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -37,7 +38,12 @@ sys.exit(sim_bridge.main(sys.argv[1:]))
 """
 
 
-def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, procs):
+DRIVER_GAP_S = 0.3  # a longer pause between two of this process's cmd_vel messages spoils an attempt
+
+
+def _drive_through_a_stall(tmp_path, ctx, procs, name: str) -> tuple[list[tuple[float, float]], float, str]:
+    """Starts a stalling bridge, drives 0.5 m/s for 1.5 s then stops; returns what this process
+    sent as (steady time published s, linear m/s), the distance driven (m) and the bridge's log."""
     from geometry_msgs.msg import Twist
     from nav_msgs.msg import Odometry
     from rclpy.node import Node
@@ -45,10 +51,8 @@ def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, procs
     from std_msgs.msg import String
 
     from vila_nav.ros.runtime import Spinner
-    from vila_nav.ros.testing import make_straight_episode
 
-    make_straight_episode(tmp_path, "house_0000", length_m=(3.0, 5.0))
-    bridge = procs.start("bridge", "-c", STALLING_BRIDGE, "--ros-args",
+    bridge = procs.start(name, "-c", STALLING_BRIDGE, "--ros-args",
                          "-p", f"episode.dataset_path:={tmp_path}", "-p", "topics.status:=nobody/status")
     node = Node("stall_driver", context=ctx)
     pub = node.create_publisher(Twist, "cmd_vel", 10)
@@ -62,9 +66,9 @@ def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, procs
         deadline = time.monotonic() + 60
         while not (episodes and odom) and time.monotonic() < deadline and bridge.poll() is None:
             time.sleep(0.05)
-        assert episodes and odom, procs.log("bridge")[-3000:]
+        assert episodes and odom, procs.log(name)[-3000:]
         cmd = Twist()
-        sent: list[tuple[float, float]] = []  # (steady time published s, linear m/s)
+        sent: list[tuple[float, float]] = []
         t0 = time.monotonic()
         while (t := time.monotonic() - t0) < 2.6:  # 0.5 m/s for 1.5 s at 20 Hz (0.75 m), then zero
             cmd.linear.x = 0.5 if t < 1.5 else 0.0
@@ -76,7 +80,24 @@ def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, procs
     finally:
         spinner.stop()
         node.destroy_node()
-    bridge_log = procs.log("bridge")
+        bridge.send_signal(signal.SIGINT)  # the next attempt's bridge must be the only one
+        bridge.wait(timeout=10)
+    return sent, travelled, procs.log(name)
+
+
+def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, procs):
+    from vila_nav.ros.testing import make_straight_episode
+
+    make_straight_episode(tmp_path, "house_0000", length_m=(3.0, 5.0))
+    # This process is the robot's driver here. Once in a full run on 2 cores it paused 0.5 s
+    # between two messages (the bridge's cmd_vel timeout): the bridge braked, as it must, and the
+    # attempt said nothing about the stall under test. Such an attempt is repeated (at most twice).
+    for attempt in range(3):
+        sent, travelled, bridge_log = _drive_through_a_stall(tmp_path, ctx, procs, f"bridge-{attempt}")
+        driver_gap = max(b[0] - a[0] for a, b in zip(sent, sent[1:]))
+        if driver_gap < DRIVER_GAP_S:
+            break
+    assert driver_gap < DRIVER_GAP_S, f"this process paused {driver_gap:.2f} s between two cmd_vel messages"
     # What was sent, held until the next command (this process may publish late under load, so
     # the expected distance is measured, not assumed): 0.5 m/s from the first to the first zero.
     moving = [ts for ts, v in sent if v > 0]
