@@ -5,7 +5,7 @@
 Neighbouring checkpoints of one training run lie in the same basin, and their mean is usually a
 better and steadier model than any one of them (stochastic weight averaging, Izmailov et al.
 2018; "model soups", Wortsman et al. 2022). Here it damps the closed-loop noise between
-neighbouring checkpoints (see the README, "Checkpoint averaging").
+neighbouring checkpoints (see docs/experiments.md, "Checkpoint averaging").
 
 Every input is loaded with the strict loader (`vila_nav.model.load`); they must share the
 architecture (root config.json, the LM's and the tower's configs) and the tokenizer, else a clear
