@@ -59,9 +59,14 @@ def built(split, env, episodes, tmp_path_factory):
     from vila_nav.training.sft_config import SftConfig
 
     out = tmp_path_factory.mktemp("sft") / "r2r-train"
-    cfg = compose(SftConfig, "sft", [f"dataset.path={split}", f"output_dir={out}", "progress=false",
-                                     "recovery.perturb_prob=0.5", "frame_size=64", "shard_rollouts=2"])
-    return build_sft(cfg, episodes=episodes, env=env)
+    return build_sft(compose(SftConfig, "sft", built_args(split, out)), episodes=episodes, env=env)
+
+
+def built_args(split: Path, out: Path) -> list[str]:
+    """The overrides of `built`: the plain expert (stop radius RADIUS, no turn to face the goal,
+    which _expert_replay replays) and a perturbation in every other primitive or so."""
+    return [f"dataset.path={split}", f"output_dir={out}", "progress=false", "recovery.perturb_prob=0.5",
+            "frame_size=64", "shard_rollouts=2", f"expert_radius_m={RADIUS}", "face_goal_deg=0"]
 
 
 # ---- rollouts -------------------------------------------------------------------------------------
@@ -448,9 +453,7 @@ def test_parallel_build_writes_the_same_bytes(built, split, episodes, tmp_path):
     from vila_nav.training.sft_builder import build_sft
     from vila_nav.training.sft_config import SftConfig
 
-    cfg = compose(SftConfig, "sft", [f"dataset.path={split}", f"output_dir={tmp_path / 'par'}", "progress=false",
-                                     "recovery.perturb_prob=0.5", "frame_size=64", "shard_rollouts=2", "workers=2"])
-    par = build_sft(cfg, episodes=episodes)
+    par = build_sft(compose(SftConfig, "sft", [*built_args(split, tmp_path / "par"), "workers=2"]), episodes=episodes)
     a, b = dict(built.manifest), dict(par.manifest)
     assert a.pop("config")["output_dir"] != b.pop("config")["output_dir"]
     assert a == b, f"serial and parallel builds differ at: {differences(a, b)}"  # counts, histograms, stats, SHA-256s

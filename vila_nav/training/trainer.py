@@ -410,10 +410,11 @@ def _object_names(store) -> tuple[str, ...]:
         raise TrainError(f"aux.objects_weight / aux.match_weight > 0 need SFT data that records visible_objects; "
                          f"{', '.join(map(str, missing))} "
                          "does not (built by an older build-sft, or from a simulator that does not know them): rebuild "
-                         "it with `vila-nav build-sft` on the embedded simulator, or set them to 0")
+                         "it with `vila-nav build-sft` on the embedded simulator, or set aux.objects_weight=0 aux.match_weight=0")
     names = sorted({name for s in store.samples for name in s.visible_objects})
     if not names:
-        raise TrainError("aux.objects_weight / aux.match_weight > 0 but no training sample shows a named object")
+        raise TrainError("aux.objects_weight / aux.match_weight > 0 but no training sample shows a named object: "
+                         "set aux.objects_weight=0 aux.match_weight=0")
     return tuple(names)
 
 
