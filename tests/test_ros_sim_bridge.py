@@ -10,6 +10,7 @@ newest command (zero) over the gap would lose about 0.2 m.
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 
 import pytest
@@ -81,7 +82,10 @@ def _drive_through_a_stall(tmp_path, ctx, procs, name: str) -> tuple[list[tuple[
         spinner.stop()
         node.destroy_node()
         bridge.send_signal(signal.SIGINT)  # the next attempt's bridge must be the only one
-        bridge.wait(timeout=10)
+        try:
+            bridge.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            bridge.kill()
     return sent, travelled, procs.log(name)
 
 

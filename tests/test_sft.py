@@ -63,8 +63,8 @@ def built(split, env, episodes, tmp_path_factory):
 
 
 def built_args(split: Path, out: Path) -> list[str]:
-    """The overrides of `built`: the plain expert (stop radius RADIUS, no turn to face the goal,
-    which _expert_replay replays) and a perturbation in every other primitive or so."""
+    """The overrides of `built`: the plain expert (stop radius RADIUS, no turn to face the goal:
+    what _expert_replay replays, whatever config/sft.yaml ships) and perturb_prob 0.5."""
     return [f"dataset.path={split}", f"output_dir={out}", "progress=false", "recovery.perturb_prob=0.5",
             "frame_size=64", "shard_rollouts=2", f"expert_radius_m={RADIUS}", "face_goal_deg=0"]
 
