@@ -192,8 +192,14 @@ def test_malformed_fields_name_file_episode_field(tmp_path, mutate, field, what)
 def test_file_level_errors(tmp_path):
     with pytest.raises(EpisodeFormatError, match="does not exist"):
         load_r2r(tmp_path / "nope")
-    with pytest.raises(EpisodeFormatError, match=re.escape("tried:")):
+    with pytest.raises(EpisodeFormatError, match=re.escape("tried:")) as err:
         load_r2r(tmp_path, "val_seen")
+    assert "gen-episodes" not in str(err.value)
+    # The package's own folder ships only val_unseen: the message says how to make the others.
+    from vila_nav.paths import sim_dir
+
+    with pytest.raises(EpisodeFormatError, match=re.escape("`vila-nav gen-episodes splits=[no_such_split]`")):
+        load_r2r(sim_dir() / "episodes" / "r2r", "no_such_split")
     f = tmp_path / "x" / "x.json.gz"
     f.parent.mkdir()
     f.write_bytes(b"\x1f\x8b not really gzip")

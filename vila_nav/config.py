@@ -80,7 +80,11 @@ def command_config(schema: type[T], name: str, argv: Sequence[str], *, prog: str
     head, _, tail = (doc or prog).strip().partition("\n\n")
     parser = argparse.ArgumentParser(prog=prog, description=head, epilog=tail or None,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("overrides", nargs="*", help=f"hydra overrides of config/{name}.yaml (key=value)")
+    from vila_nav.paths import config_dir
+
+    # What the overrides apply to: the preset file where there is one, else the schema's defaults.
+    base = f"config/{name}.yaml" if (config_dir() / f"{name}.yaml").is_file() else f"the {schema.__name__} defaults"
+    parser.add_argument("overrides", nargs="*", help=f"hydra overrides of {base} (key=value)")
     parser.add_argument("--print-config", action="store_true", help="print the composed configuration and exit")
     try:
         args = parser.parse_args(list(argv))

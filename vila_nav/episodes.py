@@ -315,7 +315,17 @@ def _resolve(kind: str, path: str | Path, split: str | None, suffix: str) -> tup
         if found is not None:
             return found, stem
     hint = "" if split is not None else " (give split=... for a dataset root)"
+    if split is not None and _is_shipped_episodes(path):
+        hint = (f" (the package ships only val_unseen episodes: write {split} next to them with "
+                f"`vila-nav gen-episodes splits=[{split}]`, or point the dataset path at another folder)")
     raise EpisodeFormatError(f"{kind} episodes not found; tried: {', '.join(tried)}{hint}")
+
+
+def _is_shipped_episodes(path: Path) -> bool:
+    """Whether `path` lies in the package's own sim/episodes folder."""
+    from vila_nav.paths import sim_dir
+
+    return path.resolve().is_relative_to((sim_dir() / "episodes").resolve())
 
 
 def _join_gt(kind: str, file: Path, stem: str, episodes: list[Episode], gt: bool | str | Path) -> list[Episode]:

@@ -56,6 +56,7 @@ _PRIMITIVE_IDS = {p: i for i, p in enumerate(PRIMITIVES)}
 _ROUND = 4  # decimals (0.1 mm) of the trajectory/distances stored in rows; metrics are unrounded
 # Config sections that must match for a resume (the others only change outputs or verbosity).
 _RESUME_KEYS = ("dataset", "sim", "agent", "history", "parser", "shard")
+_SPEED_ONLY = {"agent": ("num_threads",)}  # settings a resumed run may change: how fast, not what runs
 
 
 class EvalError(RuntimeError):
@@ -301,7 +302,15 @@ def _check_resume(out: Path, record: dict) -> None:
     if not run_file.is_file():
         return
     old = json.loads(run_file.read_text()).get("config", {})
-    differing = [k for k in _RESUME_KEYS if old.get(k) != json.loads(json.dumps(record.get(k)))]
+
+    def part(cfg: dict, key: str):
+        value = json.loads(json.dumps(cfg.get(key)))
+        if isinstance(value, dict):
+            for name in _SPEED_ONLY.get(key, ()):
+                value.pop(name, None)
+        return value
+
+    differing = [k for k in _RESUME_KEYS if part(old, k) != part(record, k)]
     if differing:
         raise EvalError(
             f"{out} holds results of a different configuration (differs in: {', '.join(differing)}); "

@@ -2,7 +2,8 @@
 
     vila-nav build-sft [--print-config] [key=value ...]      (hydra overrides of config/sft.yaml)
 
-Examples:
+Examples (the package ships only val_unseen episodes: first write train and val_seen next to them
+with `vila-nav gen-episodes splits=[train,val_seen]`, or pass dataset.path=<its out_dir>/r2r):
     vila-nav build-sft                                        # train split -> runs/sft/r2r-train
     vila-nav build-sft dataset.split=val_seen recovery.rollouts_per_episode=0 rebalance.target_ratio=0
     vila-nav build-sft dataset.limit=20 output_dir=/tmp/sft-small overwrite=true
