@@ -33,6 +33,7 @@ REQUIRED_EXEC_DEPENDS = {
     "nav_msgs",
     "python3-numpy",
     "python3-opencv",
+    "python3-pil",  # Pillow: NaVILA's bicubic resize (vila_nav.model.preprocess)
 }
 REQUIRED_SCRIPTS = {"vila-nav", "vila_nav_node", "vila_nav_sim_bridge"}
 SCRIPT_DIR = "$base/lib/" + PACKAGE
