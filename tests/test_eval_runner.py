@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,19 @@ def test_oracle_reaches_sr_100_with_plots_and_videos(split, tmp_path):
     ok, frame = cap.read()
     cap.release()
     assert ok and frame.shape == (224, 224, 3) and n_frames == report.rows[0]["steps"] + 1
+
+
+def test_rows_count_the_primitives_a_wall_blocked(split, tmp_path):
+    """`collisions` is the number of primitives the simulator blocked or shortened: for a forward
+    walker, every MOVE_FORWARD that moved the agent less than its 0.25 m."""
+    report = evaluate(_cfg(split, tmp_path / "fwd", "agent.name=forward", "sim.max_steps=60"))
+    for row in report.rows:
+        t = row["trajectory"]
+        short = sum(math.hypot(b[0] - a[0], b[2] - a[2]) < 0.25 - 1e-3 for a, b in zip(t, t[1:]))
+        assert row["collisions"] == short, row["episode_id"]
+    assert sum(r["collisions"] for r in report.rows) > 0  # 15 m of walking meets walls
+    oracle = evaluate(_cfg(split, tmp_path / "oracle", "agent.name=oracle"))
+    assert all(r["collisions"] == 0 for r in oracle.rows)  # the expert keeps its clearance
 
 
 def test_oracle_on_an_rxr_split_with_language_filter(tmp_path):

@@ -238,11 +238,13 @@ def run_episode(env: Any, agent: Agent, episode: Episode, max_steps: int, succes
     pos = env.position
     rec.start(pos, _goal_distance(env, pos, episode))
     frames, captions = ([obs], [""]) if keep_frames else ([], [])
+    collisions = 0  # primitives that a wall or an object blocked or shortened (the env's collided flag)
     while rec.steps < max_steps and not rec.stop_called:
         action = agent.act(obs, env)
         if action not in _PRIMITIVE_IDS:
             raise ValueError(f"agent {agent.name!r} returned {action!r}; expected one of {PRIMITIVES}")
         obs = env.step(action)
+        collisions += bool(env.collided)
         pos = env.position
         rec.record(action, pos, _goal_distance(env, pos, episode))
         if keep_frames:
@@ -258,6 +260,7 @@ def run_episode(env: Any, agent: Agent, episode: Episode, max_steps: int, succes
         "steps": rec.steps,
         "stop_called": rec.stop_called,
         "max_steps_reached": not rec.stop_called,
+        "collisions": collisions,
         "ndtw_reference": "gt" if gt is not None else "reference_path",
         "trajectory": [[_r(v) for v in p] for p in rec.positions],
         "distances": [_r(d) for d in rec.distances],
