@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vila_nav.ros.params import leaves
+from vila_nav.ros.params import docs, leaves
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
@@ -200,6 +200,11 @@ def test_parameters_file_matches_the_nodes():
         differs = {k: (v, defaults[k]) for k, v in values.items() if k in defaults and v != defaults[k]
                    and not (isinstance(v, list) and list(defaults[k]) == v)}
         assert not differs, f"{section}: robot.yaml differs from the declared defaults: {differs}"
+    # The node's section is its complete reference: every parameter, each with a description.
+    node_values = flat(data["vila_nav_node"]["ros__parameters"])
+    assert declared(NodeConfig) - {"use_sim_time"} <= set(node_values), declared(NodeConfig) - set(node_values)
+    undescribed = sorted(name for name, text in docs(NodeConfig()).items() if not text)
+    assert not undescribed, f"no `doc` for ros2 param describe: {undescribed}"
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)

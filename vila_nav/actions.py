@@ -88,7 +88,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Sequence
 
 # ---------------------------------------------------------------------------------------------
@@ -176,31 +176,30 @@ def check_turn_reversal(value: str, key: str = "on_turn_reversal") -> str:
 class ParserConfig:
     """How `parse_action` reads model text and what to do when it cannot.
 
-    max_input_chars:  only the first this many characters are read (bounded work on huge text).
-    max_forward_m:    largest forward amount accepted (m); default 3.0 m = 12 primitives.
-    max_turn_deg:     largest turn accepted (deg); default 180 deg ("turn around").
-    over_limit:       "reject" (default: the text is unparseable) or "clamp" (the amount becomes
-                      the limit). Non-finite amounts are rejected either way.
-    default_forward_m: amount for a forward phrase without one (m); 0 = such text is unparseable.
-    default_turn_deg: amount for a turn phrase without one (deg); 0 = unparseable.
-    on_unparseable:   "stop" (default; the robot stops safely) or "requery" (hold at zero
-                      velocity and query the model again, at most `max_requeries` times in a
-                      row, then stop). See `resolve_unparseable`.
-    max_requeries:    re-queries allowed for one decision when on_unparseable is "requery".
-    on_turn_reversal: "allow" (default, NaVILA's policy: every answer runs as given) or
-                      "forward": a turn right after a turn in place the other way becomes one
-                      forward step (vila_nav.turn_guard; breaks left-right loops in place).
+    Each field's `doc` says what it does (and is what `ros2 param describe` shows for the node's
+    parser.* parameters). Non-finite amounts are rejected whatever over_limit says. Unparseable
+    text: see `resolve_unparseable`; turn reversals: vila_nav.turn_guard.
     """
 
-    max_input_chars: int = 4096
-    max_forward_m: float = 3.0
-    max_turn_deg: float = 180.0
-    over_limit: str = "reject"
-    default_forward_m: float = FORWARD_STEP_M
-    default_turn_deg: float = TURN_STEP_DEG
-    on_unparseable: str = "stop"
-    max_requeries: int = 2
-    on_turn_reversal: str = "allow"
+    max_input_chars: int = field(default=4096, metadata={
+        "doc": "only the first this many characters are read (bounded work on huge text)"})
+    max_forward_m: float = field(default=3.0, metadata={
+        "doc": "largest forward amount accepted, m (3.0 = 12 primitives)"})
+    max_turn_deg: float = field(default=180.0, metadata={"doc": "largest turn accepted, deg (180: \"turn around\")"})
+    over_limit: str = field(default="reject", metadata={
+        "doc": "an amount over the limit: reject (the text is unparseable) | clamp (the amount becomes the limit)"})
+    default_forward_m: float = field(default=FORWARD_STEP_M, metadata={
+        "doc": "amount for a forward phrase without one, m; 0 = such text is unparseable"})
+    default_turn_deg: float = field(default=TURN_STEP_DEG, metadata={
+        "doc": "amount for a turn phrase without one, deg; 0 = such text is unparseable"})
+    on_unparseable: str = field(default="stop", metadata={
+        "doc": "stop (the robot stops safely) | requery (hold at zero velocity and ask again, at most "
+               "max_requeries times in a row, then stop)"})
+    max_requeries: int = field(default=2, metadata={
+        "doc": "re-queries allowed for one decision when on_unparseable is requery"})
+    on_turn_reversal: str = field(default="allow", metadata={
+        "doc": "allow (NaVILA's policy: every answer runs as given) | forward (a turn right after a turn in "
+               "place the other way becomes one 25 cm forward step: breaks left-right loops in place)"})
 
     def __post_init__(self) -> None:
         for name in ("max_input_chars", "max_requeries"):

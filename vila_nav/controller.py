@@ -63,10 +63,14 @@ def _check_number(name: str, value: Any) -> float:
 class VelocityLimits:
     """Speed and acceleration limits. Accelerations may be inf (step changes, NaVILA's timing)."""
 
-    max_linear_mps: float = 0.5  # m/s (NaVILA's robot)
-    max_angular_dps: float = 30.0  # deg/s (NaVILA's robot: pi/6 rad/s)
-    max_linear_accel_mps2: float = 1.0  # m/s^2: 0 -> 0.5 m/s in 0.5 s
-    max_angular_accel_dps2: float = 120.0  # deg/s^2: 0 -> 30 deg/s in 0.25 s
+    # The `doc` texts are what `ros2 param describe` shows for the node's limits.* parameters.
+    max_linear_mps: float = field(default=0.5, metadata={"doc": "top forward speed, m/s (NaVILA's robot: 0.5)"})
+    max_angular_dps: float = field(default=30.0, metadata={
+        "doc": "top turn rate, deg/s (NaVILA's robot: 30 = pi/6 rad/s)"})
+    max_linear_accel_mps2: float = field(default=1.0, metadata={
+        "doc": "linear acceleration, m/s^2 (1.0: 0 -> 0.5 m/s in 0.5 s; inf = step changes)"})
+    max_angular_accel_dps2: float = field(default=120.0, metadata={
+        "doc": "angular acceleration, deg/s^2, not rad/s^2 (120: 0 -> 30 deg/s in 0.25 s; inf = step changes)"})
 
     def __post_init__(self) -> None:
         for name in ("max_linear_mps", "max_angular_dps"):

@@ -65,7 +65,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -109,12 +109,16 @@ def sample_indices(n: int, num_frames: int = 8) -> list[int | None]:
 class FrameHistoryConfig:
     """How many frames the model sees, the memory cap, and when a frame enters the history."""
 
-    num_frames: int = 8  # K: frames per model query (K - 1 history + current); 0 = the model's (for_model)
-    # Stored-frame cap; 512 keeps a whole 500-step simulator episode exact. Memory is about
-    # max_frames * H * W * 3 bytes (224x224: 77 MB at 512), so store frames at model resolution.
-    max_frames: int = 512
-    policy: str = "per_primitive"  # per_primitive | per_action | per_interval
-    interval_s: float = 0.5  # s of motion per frame for per_interval (NaVILA's robot: 0.5 s)
+    # The `doc` texts are what `ros2 param describe` shows for the node's frames.* parameters.
+    num_frames: int = field(default=8, metadata={
+        "doc": "K: frames per model query (K - 1 history + current); 0 = the model's num_video_frames"})
+    # Memory is about max_frames * H * W * 3 bytes (224x224: 77 MB at 512): store frames at model resolution.
+    max_frames: int = field(default=512, metadata={
+        "doc": "stored-frame cap (older frames are thinned); 512 keeps a whole 500-step episode exact"})
+    policy: str = field(default="per_primitive", metadata={
+        "doc": "when a frame enters the history: per_primitive | per_action | per_interval"})
+    interval_s: float = field(default=0.5, metadata={
+        "doc": "s of motion per frame for policy per_interval (NaVILA's robot: 0.5 s)"})
     blank_shape: tuple[int, int, int] = (224, 224, 3)  # H x W x 3 of black frames before any frame
 
     def __post_init__(self) -> None:

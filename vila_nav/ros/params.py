@@ -61,11 +61,8 @@ def _excluded(cls: type) -> frozenset[str]:
     return frozenset(getattr(cls, "ros_exclude", ()))
 
 
-def leaves(cfg: Any, prefix: str = "", exclude: frozenset[str] | None = None) -> Iterator[tuple[str, Any, Any]]:
-    """(dotted name, value, annotation) of every ROS-representable leaf of a dataclass instance.
-
-    A top-level class attribute `ros_exclude` (tuple of dotted names) keeps derived fields out.
-    """
+def _walk(cfg: Any, prefix: str, exclude: frozenset[str] | None) -> Iterator[tuple[str, Any, Any, dataclasses.Field]]:
+    """(dotted name, value, annotation, field) of every ROS-representable leaf, depth first."""
     exclude = _excluded(type(cfg)) if exclude is None else exclude
     hints = _hints(type(cfg))
     for f in dataclasses.fields(cfg):
@@ -74,9 +71,18 @@ def leaves(cfg: Any, prefix: str = "", exclude: frozenset[str] | None = None) ->
         if name in exclude:
             continue
         if dataclasses.is_dataclass(value):
-            yield from leaves(value, name + ".", exclude)
+            yield from _walk(value, name + ".", exclude)
         elif _is_ros_leaf(hints[f.name]):
-            yield name, value, hints[f.name]
+            yield name, value, hints[f.name], f
+
+
+def leaves(cfg: Any, prefix: str = "", exclude: frozenset[str] | None = None) -> Iterator[tuple[str, Any, Any]]:
+    """(dotted name, value, annotation) of every ROS-representable leaf of a dataclass instance.
+
+    A top-level class attribute `ros_exclude` (tuple of dotted names) keeps derived fields out.
+    """
+    for name, value, hint, _field in _walk(cfg, prefix, exclude):
+        yield name, value, hint
 
 
 def _ros_default(value: Any) -> Any:
@@ -86,9 +92,10 @@ def _ros_default(value: Any) -> Any:
     return value
 
 
-def _doc(cls: type) -> dict[str, str]:
-    """field name -> one-line description from the dataclass's `field(metadata={"doc": ...})`."""
-    return {f.name: str(f.metadata.get("doc", "")) for f in dataclasses.fields(cls)}
+def docs(cfg: Any, prefix: str = "", exclude: frozenset[str] | None = None) -> dict[str, str]:
+    """Dotted name -> description (the field's `field(metadata={"doc": ...})`, "" if it has none)
+    of every ROS leaf of a dataclass instance: what `ros2 param describe` shows."""
+    return {name: str(f.metadata.get("doc", "")) for name, _v, _h, f in _walk(cfg, prefix, exclude)}
 
 
 def declare(node, defaults: Any, prefix: str = "") -> None:
@@ -98,25 +105,10 @@ def declare(node, defaults: Any, prefix: str = "") -> None:
     """
     from rcl_interfaces.msg import ParameterDescriptor
 
-    exclude = _excluded(type(defaults))
-
-    def walk(cfg: Any, pre: str) -> None:
-        docs = _doc(type(cfg))
-        hints = _hints(type(cfg))
-        for f in dataclasses.fields(cfg):
-            value = getattr(cfg, f.name)
-            if pre + f.name in exclude:
-                continue
-            if dataclasses.is_dataclass(value):
-                walk(value, pre + f.name + ".")
-            elif _is_ros_leaf(hints[f.name]):
-                desc = ParameterDescriptor(
-                    description=docs.get(f.name, "") or f"{type(cfg).__name__}.{f.name}",
-                    dynamic_typing=True,
-                )
-                node.declare_parameter(pre + f.name, _ros_default(value), desc)
-
-    walk(defaults, prefix)
+    described = docs(defaults, prefix)
+    for name, value, _hint in leaves(defaults, prefix):
+        desc = ParameterDescriptor(description=described[name] or name, dynamic_typing=True)
+        node.declare_parameter(name, _ros_default(value), desc)
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
