@@ -80,7 +80,12 @@ def test_rows_count_the_primitives_a_wall_blocked(split, tmp_path):
         t = row["trajectory"]
         short = sum(math.hypot(b[0] - a[0], b[2] - a[2]) < 0.25 - 1e-3 for a, b in zip(t, t[1:]))
         assert row["collisions"] == short, row["episode_id"]
-    assert sum(r["collisions"] for r in report.rows) > 0  # 15 m of walking meets walls
+    total = sum(r["collisions"] for r in report.rows)
+    assert total > 0  # 15 m of walking meets walls
+    assert report.summary["collisions"] == {"total": total, "episodes_with_any": sum(r["collisions"] > 0 for r in report.rows),
+                                            "episodes_counted": N_EPISODES}
+    assert f"- collisions (primitives a wall or an object blocked or shortened): {total} in" in (
+        tmp_path / "fwd" / "summary.md").read_text()
     oracle = evaluate(_cfg(split, tmp_path / "oracle", "agent.name=oracle"))
     assert all(r["collisions"] == 0 for r in oracle.rows)  # the expert keeps its clearance
 

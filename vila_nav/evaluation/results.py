@@ -193,6 +193,10 @@ def summary_markdown(name: str, summary: Mapping[str, Any]) -> str:
     no_gt = summary.get("ndtw_reference", {}).get("reference_path", 0)
     if no_gt:
         lines.append(f"- nDTW of {no_gt} episode(s) is against the reference path (no ground-truth file was found)")
+    coll = summary.get("collisions", {})
+    if coll.get("episodes_counted"):
+        lines.append(f"- collisions (primitives a wall or an object blocked or shortened): {coll['total']} in "
+                     f"{coll['episodes_with_any']} of {coll['episodes_counted']} episodes")
     for key, ids in agg["nonfinite_episodes"].items():
         shown = ", ".join(ids[:20]) + (" ..." if len(ids) > 20 else "")
         lines.append(f"- {key}: {len(ids)} non-finite value(s), episodes: {shown}")

@@ -448,6 +448,10 @@ def make_summary(name: str, dataset: Mapping[str, Any], rows: Sequence[Mapping[s
     summary["aggregate"] = aggregate(ordered)
     refs = [r.get("ndtw_reference") for r in ordered if not r.get("error")]
     summary["ndtw_reference"] = {k: refs.count(k) for k in ("gt", "reference_path") if refs.count(k)}
+    # Blocked or shortened primitives (rows written before this field existed are left out).
+    counted = [int(r["collisions"]) for r in ordered if not r.get("error") and "collisions" in r]
+    summary["collisions"] = {"total": sum(counted), "episodes_with_any": sum(c > 0 for c in counted),
+                             "episodes_counted": len(counted)}
     summary["run"] = dict(run or {})
     return summary
 
