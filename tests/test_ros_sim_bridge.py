@@ -93,13 +93,14 @@ def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, procs
     from vila_nav.ros.testing import make_straight_episode
 
     make_straight_episode(tmp_path, "house_0000", length_m=(3.0, 5.0))
-    # This process is the robot's driver here. Once in a full run on 2 cores it paused 0.5 s
-    # between two messages (the bridge's cmd_vel timeout): the bridge braked, as it must, and the
-    # attempt said nothing about the stall under test. Such an attempt is repeated (at most twice).
+    # A full run on 2 cores twice starved the cmd_vel link for the bridge's 0.5 s timeout: once
+    # this process (the robot's driver) paused between two messages, once the bridge heard them
+    # late. The bridge then braked, as a base must, and the attempt said nothing about the
+    # simulator's stall, the thing under test. Such an attempt is repeated (at most twice).
     for attempt in range(3):
         sent, travelled, bridge_log = _drive_through_a_stall(tmp_path, ctx, procs, f"bridge-{attempt}")
         driver_gap = max(b[0] - a[0] for a, b in zip(sent, sent[1:]))
-        if driver_gap < DRIVER_GAP_S:
+        if driver_gap < DRIVER_GAP_S and "braking" not in bridge_log:
             break
     assert driver_gap < DRIVER_GAP_S, f"this process paused {driver_gap:.2f} s between two cmd_vel messages"
     # What was sent, held until the next command (this process may publish late under load, so
@@ -110,4 +111,4 @@ def test_a_stalled_simulator_replays_the_commands_it_missed(tmp_path, ctx, procs
     # Equal up to one 30 Hz physics sub-step at each edge (0.017 m each) and the two messages'
     # transport delays; integrating the newest command over the stall instead loses about 0.2 m.
     assert travelled == pytest.approx(commanded, abs=0.04), (travelled, commanded, bridge_log[-2000:])
-    assert "braking" not in bridge_log  # the stall was the simulator's, not a silent cmd_vel
+    assert "braking" not in bridge_log, bridge_log[-2000:]  # 3 attempts: the cmd_vel link starved each time
