@@ -203,8 +203,9 @@ def test_parameters_file_matches_the_nodes():
     # The node's section is its complete reference: every parameter, each with a description.
     node_values = flat(data["vila_nav_node"]["ros__parameters"])
     assert declared(NodeConfig) - {"use_sim_time"} <= set(node_values), declared(NodeConfig) - set(node_values)
-    undescribed = sorted(name for name, text in docs(NodeConfig()).items() if not text)
-    assert not undescribed, f"no `doc` for ros2 param describe: {undescribed}"
+    for cls in (NodeConfig, BridgeConfig):
+        undescribed = sorted(name for name, text in docs(cls()).items() if not text)
+        assert not undescribed, f"{cls.__name__}: no `doc` for ros2 param describe: {undescribed}"
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)

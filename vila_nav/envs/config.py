@@ -1,7 +1,7 @@
 """SimConfig: one typed configuration for every simulator backend (R2R-CE defaults)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 BACKENDS = ("miniworld", "habitat")
 
@@ -12,29 +12,35 @@ class SimConfig:
     1.25 m above the floor, agent radius 0.1 m / height 1.5 m, MOVE_FORWARD 0.25 m, turns 15 deg,
     at most 500 steps, success within 3.0 m (geodesic), sliding along walls."""
 
-    backend: str = "miniworld"  # "miniworld" (embedded, default) or "habitat" (habitat-sim >= 0.2)
-    width: int = 224  # px
-    height: int = 224  # px
-    hfov_deg: float = 90.0  # horizontal field of view (deg)
-    camera_height_m: float = 1.25
-    agent_radius_m: float = 0.1
-    agent_height_m: float = 1.5
-    forward_step_m: float = 0.25
-    turn_angle_deg: float = 15.0
-    max_steps: int = 500  # episode budget; the evaluator enforces it (env.steps counts actions)
-    success_distance_m: float = 3.0
-    allow_sliding: bool = True  # slide along walls (VLN-CE) instead of stopping at contact
-    # Where scene_id resolves: miniworld: folder of scene specs ("" = shipped sim/scenes/);
-    # habitat: root that episode scene_ids (e.g. "mp3d/X/X.glb") are relative to.
-    scenes_dir: str = ""
-    # miniworld backend: free-space grid and expert follower.
-    grid_resolution_m: float = 0.05  # free-space grid cell (m)
-    expert_margin_m: float = 0.1  # extra wall clearance the expert plans with (m)
-    expert_lookahead_m: float = 8.0  # how far along the shortest path (m) the expert looks for its aim point
-    max_cached_scenes: int = 16  # built scenes (render lists + grids) kept in memory
-    # habitat backend only.
-    habitat_scene_dataset: str = ""  # scene_dataset_config_file ("" = habitat's default)
-    habitat_gpu_device_id: int = 0
+    # The `doc` texts are what `ros2 param describe` shows for the sim bridge's sim.* parameters.
+    backend: str = field(default="miniworld", metadata={
+        "doc": "miniworld (embedded, default) | habitat (habitat-sim >= 0.2)"})
+    width: int = field(default=224, metadata={"doc": "camera image width, px"})
+    height: int = field(default=224, metadata={"doc": "camera image height, px"})
+    hfov_deg: float = field(default=90.0, metadata={"doc": "horizontal field of view, deg"})
+    camera_height_m: float = field(default=1.25, metadata={"doc": "camera height above the floor, m"})
+    agent_radius_m: float = field(default=0.1, metadata={"doc": "agent's collision radius, m"})
+    agent_height_m: float = field(default=1.5, metadata={"doc": "agent's height, m"})
+    forward_step_m: float = field(default=0.25, metadata={"doc": "MOVE_FORWARD primitive, m"})
+    turn_angle_deg: float = field(default=15.0, metadata={"doc": "TURN_LEFT / TURN_RIGHT primitive, deg"})
+    max_steps: int = field(default=500, metadata={
+        "doc": "episode budget in primitives; the evaluator enforces it (env.steps counts actions)"})
+    success_distance_m: float = field(default=3.0, metadata={"doc": "success radius around the goal (geodesic), m"})
+    allow_sliding: bool = field(default=True, metadata={
+        "doc": "slide along walls (VLN-CE) instead of stopping at contact"})
+    scenes_dir: str = field(default="", metadata={
+        "doc": "where scene_id resolves. miniworld: folder of scene specs (\"\" = the shipped sim/scenes/); "
+               "habitat: root that episode scene_ids (e.g. mp3d/X/X.glb) are relative to"})
+    grid_resolution_m: float = field(default=0.05, metadata={"doc": "miniworld: free-space grid cell, m"})
+    expert_margin_m: float = field(default=0.1, metadata={
+        "doc": "miniworld: extra wall clearance the expert plans with, m"})
+    expert_lookahead_m: float = field(default=8.0, metadata={
+        "doc": "miniworld: how far along the shortest path the expert looks for its aim point, m"})
+    max_cached_scenes: int = field(default=16, metadata={
+        "doc": "miniworld: built scenes (render lists + grids) kept in memory"})
+    habitat_scene_dataset: str = field(default="", metadata={
+        "doc": "habitat: scene_dataset_config_file (\"\" = habitat's default)"})
+    habitat_gpu_device_id: int = field(default=0, metadata={"doc": "habitat: GPU for rendering"})
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
