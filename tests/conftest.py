@@ -125,11 +125,21 @@ class Procs:
             if p.poll() is None:
                 p.send_signal(signal.SIGINT)
         for _name, p, log in self.procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            self._reap(p)
             log.close()
+
+    def stop_one(self, p: subprocess.Popen) -> None:
+        """SIGINT one child now and wait for it (killed after 10 s); its log stays open until stop()."""
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+        self._reap(p)
+
+    @staticmethod
+    def _reap(p: subprocess.Popen) -> None:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 @pytest.fixture

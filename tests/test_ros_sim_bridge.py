@@ -9,8 +9,6 @@ newest command (zero) over the gap would lose about 0.2 m.
 """
 from __future__ import annotations
 
-import signal
-import subprocess
 import time
 
 import pytest
@@ -81,11 +79,7 @@ def _drive_through_a_stall(tmp_path, ctx, procs, name: str) -> tuple[list[tuple[
     finally:
         spinner.stop()
         node.destroy_node()
-        bridge.send_signal(signal.SIGINT)  # the next attempt's bridge must be the only one
-        try:
-            bridge.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            bridge.kill()
+        procs.stop_one(bridge)  # the next attempt's bridge must be the only one
     return sent, travelled, procs.log(name)
 
 
