@@ -19,6 +19,11 @@ class ConfigError(ValueError):
     """A configuration that cannot be composed or does not validate."""
 
 
+def _has_preset(folder: Path, name: str) -> bool:
+    """Whether `config/<name>.yaml` exists in `folder` (else the schema's defaults are the base)."""
+    return (folder / f"{name}.yaml").is_file()
+
+
 def compose(schema: type[T], name: str, overrides: Sequence[str] = (), config_dir: Path | None = None) -> T:
     """Compose `config/<name>.yaml` over `schema` with hydra overrides; return a schema instance.
 
@@ -40,7 +45,7 @@ def compose(schema: type[T], name: str, overrides: Sequence[str] = (), config_di
     folder = Path(config_dir) if config_dir is not None else default_config_dir()
     schema_name = f"{name}_schema"
     ConfigStore.instance().store(name=schema_name, node=schema)
-    primary = name if (folder / f"{name}.yaml").is_file() else schema_name
+    primary = name if _has_preset(folder, name) else schema_name
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(folder.resolve()), version_base="1.3"):
@@ -83,7 +88,7 @@ def command_config(schema: type[T], name: str, argv: Sequence[str], *, prog: str
     from vila_nav.paths import config_dir
 
     # What the overrides apply to: the preset file where there is one, else the schema's defaults.
-    base = f"config/{name}.yaml" if (config_dir() / f"{name}.yaml").is_file() else f"the {schema.__name__} defaults"
+    base = f"config/{name}.yaml" if _has_preset(config_dir(), name) else f"the {schema.__name__} defaults"
     parser.add_argument("overrides", nargs="*", help=f"hydra overrides of {base} (key=value)")
     parser.add_argument("--print-config", action="store_true", help="print the composed configuration and exit")
     try:
