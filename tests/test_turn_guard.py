@@ -45,3 +45,16 @@ def test_step_length_and_bad_policies():
         TurnGuard("spin")
     with pytest.raises(ValueError, match="on_turn_reversal"):
         ParserConfig(on_turn_reversal="spin")
+
+
+def test_the_rule_is_the_default_of_the_evaluator_the_node_and_the_guard():
+    """One default everywhere (README "Turning back in place"): the evaluator's preset, the
+    node's parameter file (checked against the declared defaults in test_ros_launch) and the
+    guard itself; `allow` (NaVILA's exact policy) is one override away."""
+    from vila_nav.config import compose
+    from vila_nav.evaluation.config import EvalConfig
+
+    assert ParserConfig().on_turn_reversal == "forward" and TurnGuard().policy == "forward"
+    assert compose(EvalConfig, "eval", []).parser.on_turn_reversal == "forward"
+    assert compose(EvalConfig, "eval", ["parser.on_turn_reversal=allow"]).parser.on_turn_reversal == "allow"
+    assert run(TurnGuard(), [L45, R45]) == [L45, STEP]

@@ -197,9 +197,9 @@ class ParserConfig:
                "max_requeries times in a row, then stop)"})
     max_requeries: int = field(default=2, metadata={
         "doc": "re-queries allowed for one decision when on_unparseable is requery"})
-    on_turn_reversal: str = field(default="allow", metadata={
-        "doc": "allow (NaVILA's policy: every answer runs as given) | forward (a turn right after a turn in "
-               "place the other way becomes one 25 cm forward step: breaks left-right loops in place)"})
+    on_turn_reversal: str = field(default="forward", metadata={
+        "doc": "forward (a turn right after a turn in place the other way becomes one 25 cm forward step: "
+               "breaks left-right loops in place) | allow (NaVILA's exact policy: every answer runs as given)"})
 
     def __post_init__(self) -> None:
         for name in ("max_input_chars", "max_requeries"):

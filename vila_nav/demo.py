@@ -31,6 +31,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import glob
+import json
 import math
 import os
 import shutil
@@ -60,10 +61,15 @@ AGENT_LABELS = {  # table row names
     "oracle": "oracle (shortest path)",
 }
 AGENT_NOTES = {  # one line each under the table
-    "vila": "VILA: NaVILA's policy loop (8-frame history, one model query per mid-level action, run as primitives)",
+    "vila": "VILA: NaVILA's policy loop ({frames}-frame history, one model query per mid-level action, run as "
+            "primitives; {rule})",
     "random": "random: seeded random primitives (rarely STOP)",
     "forward": "forward-only: always MOVE_FORWARD, never STOP (SR 0 by design; how far just walking gets)",
     "oracle": "oracle: the simulator's shortest-path expert, stops within {radius:g} m of the goal (the upper bound)",
+}
+RULE_NOTES = {  # parser.on_turn_reversal, in the VILA line
+    "forward": "a turn back in place runs as a 0.25 m step",
+    "allow": "every answer runs as given",
 }
 MARKER = "demo.json"  # written first into output_dir; marks the folder as the demo's own
 RESULTS_MD = "results.md"
@@ -474,6 +480,13 @@ def eval_config(cfg: DemoConfig, base: Any, agent: str, out: Path, model: Path |
     )
 
 
+def _history_frames(base: Any, model: Path | None) -> int | str:
+    """Frames per query of the VILA run: history.num_frames, or (0) the model's num_video_frames."""
+    if base.history.num_frames or model is None:
+        return base.history.num_frames or "?"
+    return json.loads((model / "config.json").read_text())["num_video_frames"]
+
+
 def _count(n: int, noun: str, plural: str = "") -> str:
     """'1 step', '2 steps' (plural defaults to noun + 's')."""
     return f"{n} {noun if n == 1 else (plural or noun + 's')}"
@@ -582,7 +595,8 @@ def run(cfg: DemoConfig, base: Any = None) -> DemoReport:
         "NE: distance left to the goal (m, geodesic); OS: got within 3 m at some point; SR: success = STOP within 3 m;",
         "SPL: success weighted by path efficiency; nDTW: closeness to the reference route (SDTW = SR x nDTW);",
         "TL: path length (m); steps: actions taken. OS/SR/SPL/nDTW/SDTW in %.",
-        *(AGENT_NOTES[a].format(radius=base.agent.oracle_radius) for a in agents),
+        *(AGENT_NOTES[a].format(radius=base.agent.oracle_radius, frames=_history_frames(base, model),
+                                rule=RULE_NOTES[base.parser.on_turn_reversal]) for a in agents),
     ]
     print()
     print(table, end="")

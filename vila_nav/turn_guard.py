@@ -1,6 +1,6 @@
 """Turn-reversal guard: a decision-time rule against turning back and forth in place.
 
-    guard = TurnGuard(cfg.on_turn_reversal)     # "allow" (NaVILA's policy) | "forward"
+    guard = TurnGuard(cfg.on_turn_reversal)     # "forward" (the default) | "allow" (NaVILA's policy)
     guard.reset()                               # per episode / instruction
     guard.forget()                              # another controller moved the robot in between
     action = guard.apply(model_action)          # the action to execute instead
@@ -12,7 +12,11 @@ episode, so after a few dozen primitives it no longer sees the turn it just made
 "forward", a turn answered right after a turn in place the other way (no forward motion in
 between) is replaced by one forward step of `forward_m`: the rule the shortest-path expert
 follows ("never undo your own turn in place"). The new position gives new views, and the
-next decision is the model's again. With "allow" every answer runs as given.
+next decision is the model's again. With "allow" every answer runs as given, as in NaVILA.
+
+"forward" is the default of the evaluator and the node: it raises the shipped model's val_unseen
+SR, and a robot that turns back and forth until someone notices is a failure of the product
+(README "Turning back in place" has the figures).
 
 Pure Python (vila_nav.actions only): the evaluator's VilaAgent, the ROS node and the DAgger learner
 (vila_nav.training.policy) share it.
@@ -27,7 +31,7 @@ _TURNS = ("turn_left", "turn_right")
 class TurnGuard:
     """See the module docstring. overrides: answers replaced since the last reset()."""
 
-    def __init__(self, policy: str = "allow", forward_m: float = FORWARD_STEP_M):
+    def __init__(self, policy: str = "forward", forward_m: float = FORWARD_STEP_M):
         self.policy = check_turn_reversal(policy)
         self.forward = NavAction("forward", forward_m)
         self.overrides = 0
