@@ -124,9 +124,11 @@ def test_instruction_from_the_cli_moves_the_simulated_robot_and_ends_the_episode
     assert "max queries reached (3)" in result["end_reason"]
     # A loaded machine can cut actions short, by design: the node aborts an action when its
     # cmd_vel timer starves, and the bridge brakes when cmd_vel reaches it late (cmd_vel_braked_s).
-    # How far an aborted action got depends on the load (a timing), so only "it moved" is checked.
+    # The camera watchdog does the same when the bridge's frames stall for its timeout ("camera
+    # silent" in the status). How far an aborted action got depends on the load (a timing), so
+    # only "it moved" is checked.
     why = f"{result}\n{out}\napplied linear velocity (s, m/s): {applied_velocity(listener.odom)}"
-    if "action aborted" in out or result["cmd_vel_braked_s"] > 0:
+    if "action aborted" in out or "camera silent" in out or result["cmd_vel_braked_s"] > 0:
         assert 0.0 < m["tl"] <= 2.25 + 0.2, why
     else:
         assert m["tl"] == pytest.approx(2.25, abs=0.2), why  # three 0.75 m actions, straight

@@ -484,7 +484,7 @@ def _history_frames(base: Any, model: Path | None) -> int | str:
     """Frames per query of the VILA run: history.num_frames, or (0) the model's num_video_frames."""
     if base.history.num_frames or model is None:
         return base.history.num_frames or "?"
-    return json.loads((model / "config.json").read_text())["num_video_frames"]
+    return json.loads((model / "config.json").read_text()).get("num_video_frames", "?")
 
 
 def _count(n: int, noun: str, plural: str = "") -> str:
