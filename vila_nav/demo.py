@@ -31,7 +31,6 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import glob
-import json
 import math
 import os
 import shutil
@@ -481,10 +480,13 @@ def eval_config(cfg: DemoConfig, base: Any, agent: str, out: Path, model: Path |
 
 
 def _history_frames(base: Any, model: Path | None) -> int | str:
-    """Frames per query of the VILA run: history.num_frames, or (0) the model's num_video_frames."""
+    """Frames per query of the VILA run: history.num_frames, or (0) the model's num_video_frames
+    (read after its evaluation ran, so its config.json has passed the loader's checks)."""
     if base.history.num_frames or model is None:
         return base.history.num_frames or "?"
-    return json.loads((model / "config.json").read_text()).get("num_video_frames", "?")
+    from vila_nav.model.config import VilaConfig
+
+    return VilaConfig.from_file(model / "config.json").num_video_frames
 
 
 def _count(n: int, noun: str, plural: str = "") -> str:
