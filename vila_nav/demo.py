@@ -479,14 +479,15 @@ def eval_config(cfg: DemoConfig, base: Any, agent: str, out: Path, model: Path |
     )
 
 
-def _history_frames(base: Any, model: Path | None) -> int | str:
-    """Frames per query of the VILA run: history.num_frames, or (0) the model's num_video_frames
-    (read after its evaluation ran, so its config.json has passed the loader's checks)."""
-    if base.history.num_frames or model is None:
-        return base.history.num_frames or "?"
+def _vila_note(base: Any, model: Path) -> str:
+    """The VILA line under the table: frames per query (history.num_frames resolved against the
+    model's num_video_frames, as the evaluator resolves it; read after its evaluation ran, so the
+    config.json has passed the loader's checks) and the turning rule."""
     from vila_nav.model.config import VilaConfig
 
-    return VilaConfig.from_file(model / "config.json").num_video_frames
+    model_frames = VilaConfig.from_file(model / "config.json").num_video_frames
+    frames = base.history.for_model(model_frames, "history.num_frames").num_frames
+    return AGENT_NOTES["vila"].format(frames=frames, rule=RULE_NOTES[base.parser.on_turn_reversal])
 
 
 def _count(n: int, noun: str, plural: str = "") -> str:
@@ -597,8 +598,8 @@ def run(cfg: DemoConfig, base: Any = None) -> DemoReport:
         "NE: distance left to the goal (m, geodesic); OS: got within 3 m at some point; SR: success = STOP within 3 m;",
         "SPL: success weighted by path efficiency; nDTW: closeness to the reference route (SDTW = SR x nDTW);",
         "TL: path length (m); steps: actions taken. OS/SR/SPL/nDTW/SDTW in %.",
-        *(AGENT_NOTES[a].format(radius=base.agent.oracle_radius, frames=_history_frames(base, model),
-                                rule=RULE_NOTES[base.parser.on_turn_reversal]) for a in agents),
+        *(_vila_note(base, model) if a == "vila" else AGENT_NOTES[a].format(radius=base.agent.oracle_radius)
+          for a in agents),  # "vila" runs only with a resolved model
     ]
     print()
     print(table, end="")
