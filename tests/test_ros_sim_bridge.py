@@ -63,9 +63,12 @@ def _drive_through_a_stall(tmp_path, ctx, procs, name: str) -> tuple[list[tuple[
     spinner = Spinner([node], ctx, num_threads=2)
     try:
         deadline = time.monotonic() + 60
-        while not (episodes and odom) and time.monotonic() < deadline and bridge.poll() is None:
+        # Also until the bridge's cmd_vel subscription has matched this publisher: what is
+        # published before discovery is lost, and the expected distance counts every message sent.
+        while (not (episodes and odom) or pub.get_subscription_count() < 1) \
+                and time.monotonic() < deadline and bridge.poll() is None:
             time.sleep(0.05)
-        assert episodes and odom, procs.log(name)[-3000:]
+        assert episodes and odom and pub.get_subscription_count() >= 1, procs.log(name)[-3000:]
         cmd = Twist()
         sent: list[tuple[float, float]] = []
         t0 = time.monotonic()
