@@ -497,7 +497,9 @@ def test_short_run_loss_falls_and_checkpoints_reload(runs, data):
     from vila_nav.training.collate import SftCollator
     from vila_nav.training.objective import SftObjective
 
-    val = DecisionDataset(SftDataset(data["val"]))
+    val_store = SftDataset(data["val"])
+    val_store.num_frames = model.num_frames  # the data has 8 frames per sample; the model takes 4 (re-sampled)
+    val = DecisionDataset(val_store)
     items = [val[i] for i in range(6)]
     col = SftCollator(model.tokenizer, model.image_processor, model.num_frames)
     with torch.no_grad():

@@ -334,7 +334,8 @@ def core_teaser() -> None:
     dist_wd, _a, t_wd, reason_wd, _m = _simulate(cmd, 0.0, 3.0, heartbeats_until=0.5)
     print(f"  safety, forward 0.75 m at {RATE_HZ:g} Hz: e-stop at 0.80 s -> zero from {t_estop:.2f} s after {dist:.2f} m;")
     print(f"    camera silent after 0.50 s -> zero from {t_wd:.2f} s after {dist_wd:.2f} m ({reason_wd!r})")
-    print(f"  frames: the model sees 8 frames, current last; of 20 so far: {_fmt_indices(sample_indices(20, 8))}\n")
+    # NaVILA's 8 frames (the released checkpoints); a model's own count comes from its config.json
+    print(f"  frames: NaVILA's 8-frame sample, current last; of 20 so far: {_fmt_indices(sample_indices(20, 8))}\n")
 
 
 # ---- 2. the simulator evaluation -------------------------------------------------------------
