@@ -125,10 +125,12 @@ def test_instruction_from_the_cli_moves_the_simulated_robot_and_ends_the_episode
     # A loaded machine can cut actions short, by design: the node aborts an action when its
     # cmd_vel timer starves, and the bridge brakes when cmd_vel reaches it late (cmd_vel_braked_s).
     # The camera watchdog does the same when the bridge's frames stall for its timeout ("camera
-    # silent" in the status). How far an aborted action got depends on the load (a timing), so
-    # only "it moved" is checked.
+    # silent" in the status). A starved bridge executor delivers cmd_vel in a burst after the
+    # simulator has moved past its send times (cmd_vel_late_s; a CI run lost 1 m that way). How
+    # far such an action got depends on the load (a timing), so only "it moved" is checked.
     why = f"{result}\n{out}\napplied linear velocity (s, m/s): {applied_velocity(listener.odom)}"
-    if "action aborted" in out or "camera silent" in out or result["cmd_vel_braked_s"] > 0:
+    late = result["cmd_vel_late_s"] is not None and result["cmd_vel_late_s"] > 0.05
+    if "action aborted" in out or "camera silent" in out or result["cmd_vel_braked_s"] > 0 or late:
         assert 0.0 < m["tl"] <= 2.25 + 0.2, why
     else:
         assert m["tl"] == pytest.approx(2.25, abs=0.2), why  # three 0.75 m actions, straight
@@ -174,6 +176,11 @@ def test_bridge_alone_moves_continuously_brakes_when_cmd_vel_goes_quiet_and_ends
     finally:
         driver.destroy_node()
     assert result["stop_called"] and "no motion" in result["end_reason"]
+    from vila_nav.ros.sim_bridge import HAS_MESSAGE_INFO
+
+    # With the PyPI rclpy (>= Iron) each cmd_vel comes into force at its send time, and the
+    # result says how late the latest-arriving one was for the simulator (None on Humble).
+    assert (result["cmd_vel_late_s"] >= 0.0) if HAS_MESSAGE_INFO else (result["cmd_vel_late_s"] is None), result
     # Like a base with a command timeout, the robot goes on for cmd_timeout_s after the last
     # cmd_vel (2.5 s at 0.5 m/s = 1.25 m; the bridge's late ticks catch up), then brakes, and the
     # result counts the braked time until the idle end. More braked time means this process's

@@ -7,7 +7,7 @@ cmd_vel (Twist or TwistStamped) in; camera (sensor_msgs/Image rgb8) at a fixed r
 continuous: each physics tick moves the agent by the commanded velocity for the elapsed time,
 sliding along walls (the simulator's `move`). A cmd_vel older than rates.cmd_timeout_s counts
 as zero. Each physics sub-step uses the cmd_vel in force at its own time (a late tick replays
-the commands as they arrived, see command_timeline). The episode ends by the rules of
+the commands as the node sent them, see command_timeline). The episode ends by the rules of
 EpisodeMonitor (the node's status done/stopped, else idling after motion, else the time
 limit); then the robot is frozen, and the result (VLN-CE metrics as JSON) is published on
 vila_nav/sim/episode_result (transient local) and logged.
@@ -19,7 +19,11 @@ callbacks only store the newest inputs. Simulated time advances by the measured 
 each tick (a late tick catches up in sub-steps; gaps over MAX_CATCH_UP_S are dropped), so it
 runs in real time and /clock (starting at the wall time of start-up) matches. The result's
 cmd_vel_braked_s is the simulated time the robot braked because cmd_vel went quiet while it
-was moving (a slow or starved node: the robot covered less than it was told).
+was moving (a slow or starved node: the robot covered less than it was told). Where rclpy gives
+callbacks the middleware's timestamps (MessageInfo, rclpy >= Iron), a cmd_vel comes into force at
+its send time; cmd_vel_late_s is then the most any cmd_vel reached the simulator after it had
+simulated past that time (a starved bridge: motion lost to late delivery; null on Humble, where
+commands come into force when received).
 """
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ import numpy as np
 
 from vila_nav.ros import params
 from vila_nav.ros.bridge_config import BridgeConfig
-from vila_nav.ros.command_timeline import CommandTimeline
+from vila_nav.ros.command_timeline import CommandTimeline, send_time
 from vila_nav.ros.episode_monitor import EpisodeMonitor
 from vila_nav.ros.image import fill_image
 from vila_nav.ros.messages import twist_type, twist_values, yaw_to_quaternion
@@ -49,6 +53,13 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy  # noqa: E
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
+
+try:  # rclpy >= Iron passes a two-parameter callback the message's timestamps; Humble's has no MessageInfo
+    from rclpy.subscription import MessageInfo  # noqa: E402, F401
+
+    HAS_MESSAGE_INFO = True
+except ImportError:
+    HAS_MESSAGE_INFO = False
 
 NODE_NAME = "vila_nav_sim_bridge"
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -106,7 +117,8 @@ class SimBridge(Node):
         self._episode_pub = self.create_publisher(String, t.episode, LATCHED)
         self._result_pub = self.create_publisher(String, t.result, LATCHED)
         self._instruction_pub = self.create_publisher(String, t.instruction, LATCHED)
-        self.create_subscription(twist_type(t.cmd_vel_stamped), t.cmd_vel, self._on_cmd_vel, RELIABLE)
+        on_cmd_vel = self._on_cmd_vel_sent if HAS_MESSAGE_INFO else self._on_cmd_vel
+        self.create_subscription(twist_type(t.cmd_vel_stamped), t.cmd_vel, on_cmd_vel, RELIABLE)
         self.create_subscription(String, t.status, self._on_status, LATCHED)
         self.create_subscription(String, t.reset, self._on_reset, RELIABLE)
         self._thread = threading.Thread(target=self._run, name="vila_nav-sim", daemon=True)
@@ -114,7 +126,14 @@ class SimBridge(Node):
 
     # --- callbacks: store the newest input ---------------------------------------------------
     def _on_cmd_vel(self, msg) -> None:
+        """In force from its receipt (no send time: Humble)."""
         self._commands.push(*twist_values(msg), time.monotonic())
+
+    def _on_cmd_vel_sent(self, msg, info) -> None:
+        """In force from its send time: a burst that waited in a starved executor's queue still
+        drives each sub-step with what the node sent then (info: rclpy's MessageInfo)."""
+        received, now_ns = time.monotonic(), time.time_ns()
+        self._commands.push(*twist_values(msg), send_time(received, int(info.get("source_timestamp") or 0), now_ns))
 
     def _on_status(self, msg: String) -> None:
         try:
@@ -261,6 +280,7 @@ class SimBridge(Node):
     def _finish(self) -> None:
         result = self.monitor.result(self.episode.episode_id, self.episode.instruction.text)
         result["cmd_vel_braked_s"] = round(self._braked_s, 3)
+        result["cmd_vel_late_s"] = round(self._commands.late_max_s, 3) if HAS_MESSAGE_INFO else None
         self.results.append(result)
         self._result_pub.publish(String(data=json.dumps(result)))
         m = result["metrics"]
