@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import tempfile
 from pathlib import Path
 
@@ -309,6 +310,12 @@ def run_modes(path: str, modes: list[str], overrides: list[str], frames_file: st
     return [results[m] for m in modes]
 
 
+def _agreement(same: list[bool]) -> str:
+    """The share, rounded down, and the count, e.g. "97% (195/200)": a share rounded to nearest
+    would show 199 of 200 as 100% and hide which side of a target it is on."""
+    return f"{math.floor(100 * sum(same) / max(1, len(same)))}% ({sum(same)}/{len(same)})"
+
+
 def _pct(xs: list[float], q: float) -> float:
     return float(np.percentile(xs, q)) if xs else float("nan")
 
@@ -334,8 +341,8 @@ def results_table(results: list[ModeResult]) -> str:
             continue
         if ref and len(r.texts) == len(ref.texts):
             acts = [parse_action(t) for t in r.texts]
-            act_agree = f"{100 * np.mean([a == b for a, b in zip(acts, ref_actions)]):.0f}%"
-            txt_agree = f"{100 * np.mean([a == b for a, b in zip(r.texts, ref.texts)]):.0f}%"
+            act_agree = _agreement([a == b for a, b in zip(acts, ref_actions)])
+            txt_agree = _agreement([a == b for a, b in zip(r.texts, ref.texts)])
         else:
             act_agree = txt_agree = "-"
         p50 = _pct(r.steady_ms, 50)
