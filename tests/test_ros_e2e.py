@@ -171,6 +171,7 @@ def test_bridge_alone_moves_continuously_brakes_when_cmd_vel_goes_quiet_and_ends
         t0 = time.monotonic()
         while time.monotonic() - t0 < 2.0:  # 2 s at 0.5 m/s, 20 Hz like a controller, then silence
             pub.publish(cmd)
+            sent_last = time.time()  # s, system clock: the bridge's simulated clock starts from it
             time.sleep(0.05)
         result = listener.wait(listener.results, 10, "the idle end of the episode", procs)
     finally:
@@ -183,15 +184,27 @@ def test_bridge_alone_moves_continuously_brakes_when_cmd_vel_goes_quiet_and_ends
     assert (result["cmd_vel_late_s"] >= 0.0) if HAS_MESSAGE_INFO else (result["cmd_vel_late_s"] is None), result
     # Like a base with a command timeout, the robot goes on for cmd_timeout_s after the last
     # cmd_vel (2.5 s at 0.5 m/s = 1.25 m; the bridge's late ticks catch up), then brakes, and the
-    # result counts the braked time until the idle end. More braked time means this process's
-    # publisher also stalled over cmd_timeout_s mid-drive (a loaded machine): the robot covered less.
-    tl, braked = result["metrics"]["tl"], result["cmd_vel_braked_s"]
+    # result counts the braked time until the idle end. A loaded machine takes motion away in
+    # three ways, each seen in the result or the odometry, and each lowers the bound by 0.5 m/s
+    # times its length: more braked time (this process's publisher stalled over cmd_timeout_s
+    # mid-drive); braking that began before the last command's timeout (the bridge's executor
+    # starved and heard the drive's last commands late or after the idle end, so neither the braked
+    # time nor cmd_vel_late_s shows it: a CI run lost 0.44 s so, and a 1.7 s sleep in the bridge's
+    # cmd_vel callback does the same); and sim_dropped_s (the simulator thread stalled over
+    # MAX_CATCH_UP_S: time not simulated).
+    tl, braked, dropped = result["metrics"]["tl"], result["cmd_vel_braked_s"], result["sim_dropped_s"]
     timed = tl - x0  # the path is straight ahead, so path length = x; x0 came before the timed drive
-    assert braked >= idle_s - 0.1, braked
-    if braked <= idle_s + 0.1:
-        assert timed == pytest.approx(1.25, abs=0.15), (tl, x0)
+    stamp = lambda o: o.header.stamp.sec + o.header.stamp.nanosec * 1e-9  # noqa: E731 - simulated s
+    braking = [stamp(o) for o in listener.odom if o.twist.twist.linear.x == 0.0 and o.pose.pose.position.x > x0 + 0.01]
+    early = sent_last + timeout_s - (braking[0] + dropped) if braking else 0.0  # simulated time lags by the dropped
+    why = (f"x0 {x0:.3f}, timed {timed:.3f}, braked {early:.3f} s early\n{result}\napplied linear velocity "
+           f"(s, m/s): {applied_velocity(listener.odom)}\n--- bridge\n{procs.log('bridge')[-3000:]}")
+    assert braked >= idle_s - 0.1, why
+    lost_s = (braked - idle_s if braked > idle_s + 0.1 else 0.0) + (early if early > 0.1 else 0.0) + dropped
+    if lost_s == 0.0:
+        assert timed == pytest.approx(1.25, abs=0.15), why
     else:
-        assert 1.25 - 0.5 * (braked - idle_s) - 0.15 <= timed < 1.25 + 0.15, (tl, x0, braked)
+        assert 1.25 - 0.5 * lost_s - 0.15 <= timed < 1.25 + 0.15, why
     assert "no cmd_vel for" in procs.log("bridge") and "braking" in procs.log("bridge")
     assert listener.odom[-1].pose.pose.position.x == pytest.approx(tl, abs=0.05)  # straight ahead
     frames = [(t, m) for t, m in listener.images if t > t0]

@@ -16,8 +16,9 @@ A std_msgs/String on vila_nav/sim/reset starts an episode again (its id, or '' f
 The simulator lives on one thread of its own (OpenGL contexts belong to a thread): it creates
 the environment, steps it at rates.physics_hz, renders at rates.camera_hz and publishes; ROS
 callbacks only store the newest inputs. Simulated time advances by the measured wall time of
-each tick (a late tick catches up in sub-steps; gaps over MAX_CATCH_UP_S are dropped), so it
-runs in real time and /clock (starting at the wall time of start-up) matches. The result's
+each tick (a late tick catches up in sub-steps; the part of a gap over MAX_CATCH_UP_S is not
+simulated, and the result's sim_dropped_s adds it up), so it runs in real time and /clock
+(starting at the wall time of start-up) matches. The result's
 cmd_vel_braked_s is the simulated time the robot braked because cmd_vel went quiet while it
 was moving (a slow or starved node: the robot covered less than it was told). Where rclpy gives
 callbacks the middleware's timestamps (MessageInfo, rclpy >= Iron), a cmd_vel comes into force at
@@ -173,6 +174,8 @@ class SimBridge(Node):
                 # what it was commanded to and brakes where a real base would: cmd_timeout_s after
                 # the newest cmd_vel. A gap over MAX_CATCH_UP_S (a suspended process) is dropped.
                 elapsed = min(now - last, MAX_CATCH_UP_S)
+                if now - last > MAX_CATCH_UP_S:
+                    self._note_dropped(now - last - MAX_CATCH_UP_S)
                 substeps = max(1, math.ceil(elapsed / period - 1e-9))
                 dt = elapsed / substeps  # s of simulated time per sub-step
                 for i in range(substeps):
@@ -189,6 +192,14 @@ class SimBridge(Node):
                     next_tick = time.monotonic()  # behind: do not try to catch up
         finally:
             self.env.close()
+
+    def _note_dropped(self, gap_s: float) -> None:
+        """The simulator thread ran `gap_s` s past what one tick may replay: that wall time is
+        not simulated (the robot neither moves nor brakes in it), and the result says so."""
+        self._dropped_s += gap_s
+        self.get_logger().warning(
+            f"simulator thread stalled {gap_s + MAX_CATCH_UP_S:.2f} s: the {gap_s:.2f} s over "
+            f"{MAX_CATCH_UP_S:g} s are not simulated (sim_dropped_s)", throttle_duration_sec=2.0)
 
     def _load_episodes(self) -> dict:
         from vila_nav.episodes import load_r2r
@@ -223,6 +234,7 @@ class SimBridge(Node):
         with self._lock:
             self._statuses.clear()
         self._braked_s = 0.0  # s of simulated time braked because cmd_vel went quiet in motion
+        self._dropped_s = 0.0  # s of wall time not simulated (simulator-thread stalls over MAX_CATCH_UP_S)
         info = {
             "episode_id": self.episode.episode_id,
             "scene_id": self.episode.scene_id,
@@ -281,6 +293,7 @@ class SimBridge(Node):
         result = self.monitor.result(self.episode.episode_id, self.episode.instruction.text)
         result["cmd_vel_braked_s"] = round(self._braked_s, 3)
         result["cmd_vel_late_s"] = round(self._commands.late_max_s, 3) if HAS_MESSAGE_INFO else None
+        result["sim_dropped_s"] = round(self._dropped_s, 3)
         self.results.append(result)
         self._result_pub.publish(String(data=json.dumps(result)))
         m = result["metrics"]
