@@ -122,15 +122,17 @@ def test_instruction_from_the_cli_moves_the_simulated_robot_and_ends_the_episode
     m = result["metrics"]
     assert result["episode_id"] == "1" and not result["stop_called"]
     assert "max queries reached (3)" in result["end_reason"]
-    # A loaded machine can cut actions short, by design: the node aborts an action when its
-    # cmd_vel timer starves, and the bridge brakes when cmd_vel reaches it late (cmd_vel_braked_s).
-    # The camera watchdog does the same when the bridge's frames stall for its timeout ("camera
-    # silent" in the status). A starved bridge executor delivers cmd_vel in a burst after the
-    # simulator has moved past its send times (cmd_vel_late_s; a CI run lost 1 m that way). How
-    # far such an action got depends on the load (a timing), so only "it moved" is checked.
+    # A loaded machine can cut actions short, by design: the node aborts an action when its cmd_vel
+    # timer starves, and the bridge brakes when cmd_vel reaches it late (cmd_vel_braked_s). The
+    # camera watchdog does the same when the bridge's frames stall for its timeout ("camera silent"
+    # in the status). A starved bridge executor delivers cmd_vel in a burst after the simulator has
+    # moved past its send times (cmd_vel_late_s; a CI run lost 1 m that way), and a simulator thread
+    # stalled over 2 s leaves time unsimulated (sim_dropped_s). How far such an action got depends
+    # on the load (a timing), so only "it moved" is checked.
     why = f"{result}\n{out}\napplied linear velocity (s, m/s): {applied_velocity(listener.odom)}"
     late = result["cmd_vel_late_s"] is not None and result["cmd_vel_late_s"] > 0.05
-    if "action aborted" in out or "camera silent" in out or result["cmd_vel_braked_s"] > 0 or late:
+    lossy = result["cmd_vel_braked_s"] > 0 or late or result["sim_dropped_s"] > 0
+    if "action aborted" in out or "camera silent" in out or lossy:
         assert 0.0 < m["tl"] <= 2.25 + 0.2, why
     else:
         assert m["tl"] == pytest.approx(2.25, abs=0.2), why  # three 0.75 m actions, straight
