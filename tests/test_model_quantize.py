@@ -13,6 +13,7 @@ from vila_nav.model.quantize import (
     TORCH_DYNAMIC_INT8,
     TORCHAO_INT4,
     TORCHAO_INT8,
+    TORCHAO_INT8_DYNAMIC,
     QuantizationUnavailable,
     backend_for,
     full_range_activations,
@@ -129,6 +130,37 @@ def test_int8_torchao_weight_only_backend_on_cpu_matches_fp32_greedy(ckpt, base)
         assert m.generate_ids(frames, INSTRUCTION) == base.generate_ids(frames, INSTRUCTION)
         assert _cos(m.logits(frames, INSTRUCTION), base.logits(frames, INSTRUCTION)) > 0.9999
     assert weight_bytes(m.llm) < weight_bytes(base.llm)
+
+
+def test_int8_torchao_dynamic_backend_is_int8_by_int8_and_matches_fp32_greedy(ckpt, base):
+    m = quantize_model(vm.load(ckpt), "int8", backend=TORCHAO_INT8_DYNAMIC)
+    assert m.quantization == "int8" and m.quantization_backend == TORCHAO_INT8_DYNAMIC
+    assert m.quantized_layers == 2 * 7  # q k v o gate up down per layer; lm_head kept
+    assert type(m.llm.lm_head.weight) in (torch.Tensor, torch.nn.Parameter)
+    w = m.llm.model.layers[0].mlp.up_proj.weight
+    assert type(w).__name__ == "Int8Tensor" and w.act_quant_kwargs is not None  # activations quantized too
+    for frames in _decisions(3):
+        assert m.generate_ids(frames, INSTRUCTION) == base.generate_ids(frames, INSTRUCTION)
+        assert _cos(m.logits(frames, INSTRUCTION), base.logits(frames, INSTRUCTION)) > 0.999
+    assert weight_bytes(m.llm) < weight_bytes(base.llm)
+
+
+def test_load_takes_a_quantization_backend_and_checks_it(ckpt):
+    from vila_nav.config import compose
+    from vila_nav.model.checkpoint import load_from_config
+    from vila_nav.model.config import ModelConfig
+
+    cfg = compose(ModelConfig, "model", [f"path={ckpt}", "quantization=int8", f"quantization_backend={TORCHAO_INT8_DYNAMIC}"])
+    assert load_from_config(cfg).quantization_backend == TORCHAO_INT8_DYNAMIC
+    assert vm.load(ckpt, quantization="int8", quantization_backend=TORCHAO_INT8).quantization_backend == TORCHAO_INT8
+    with pytest.raises(ValueError, match="need a quantization mode"):
+        vm.load(ckpt, quantization_backend=TORCHAO_INT8)
+    with pytest.raises(ValueError, match="implements int8, not 'nf4'"):
+        vm.load(ckpt, quantization="nf4", quantization_backend=TORCHAO_INT8)
+    with pytest.raises(ValueError, match="implements quantization=int8, not 'nf4'"):
+        ModelConfig(quantization="nf4", quantization_backend=TORCHAO_INT8)
+    with pytest.raises(ValueError, match="quantization_backend must be '' or one of"):
+        ModelConfig(quantization="int8", quantization_backend="fast")
 
 
 def test_int8_bfloat16_or_compiled_on_cpu_uses_torchao(ckpt):

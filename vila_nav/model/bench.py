@@ -19,7 +19,8 @@ agreement with the reference mode ("fp32", else the first listed) on parsed acti
 included) and on raw text; then where a steady-state decision's time goes (vision, prefill,
 decode p50 per mode, each stage's speed-up against fp32). Figures are measurements on the
 machine at hand; on a shared CPU pass num_threads=1. Mode "int8-torchao" forces torchao's
-int8 weight-only backend (CUDA's int8) so that it can be compared with the CPU default.
+int8 weight-only backend (CUDA's int8) so that it can be compared with the CPU default; the
+"int8-torchao-dynamic" modes use torchao's int8 x int8 (torch.ao dynamic int8's successor).
 """
 from __future__ import annotations
 
@@ -46,6 +47,8 @@ MODES = {
     "fp32-compiled": ("float32", "none", False, True, True),
     "int8-compiled": ("float32", "int8", False, True, True),
     "int8-torchao-compiled": ("float32", "int8", False, True, True, "torchao-int8-weight-only"),
+    "int8-torchao-dynamic": ("float32", "int8", False, True, False, "torchao-int8-dynamic"),  # torch.ao's successor
+    "int8-torchao-dynamic-compiled": ("float32", "int8", False, True, True, "torchao-int8-dynamic"),
 }
 DEFAULT_MODES = ("fp32-nocache", "fp32", "bf16", "int8", "int8+vision", "int8-torchao", "int4")
 
@@ -141,20 +144,9 @@ class _Runner:
         from vila_nav.model.config import ModelConfig
 
         dtype, quant, qvis, use_cache, compiled, *backend = MODES[mode]
-        if backend:  # load float, quantize with that backend, then compile as load() does
-            import torch
-
-            from vila_nav.model.quantize import quantize_model
-
-            fixed = [f"path={path}", f"dtype={dtype}", "quantization=none", "quantize_vision=false", "compile=false"]
-            self.model = quantize_model(
-                load_from_config(compose(ModelConfig, "model", [*overrides, *fixed])), quant, qvis, backend=backend[0]
-            )
-            if compiled:
-                self.model.llm.forward = torch.compile(self.model.llm.forward, dynamic=True)
-        else:
-            fixed = [f"path={path}", f"dtype={dtype}", f"quantization={quant}", f"quantize_vision={qvis}", f"compile={compiled}"]
-            self.model = load_from_config(compose(ModelConfig, "model", [*overrides, *fixed]))
+        fixed = [f"path={path}", f"dtype={dtype}", f"quantization={quant}", f"quantize_vision={qvis}",
+                 f"compile={compiled}", f"quantization_backend={backend[0] if backend else ''}"]
+        self.model = load_from_config(compose(ModelConfig, "model", [*overrides, *fixed]))
         self.model.use_feature_cache = use_cache
         self.set = _load_set(frames_file)
         self.k = self.model.num_frames

@@ -301,6 +301,7 @@ def load(
     dtype: torch.dtype | str | None = None,
     quantization: str = "none",
     *,
+    quantization_backend: str = "",
     quantize_vision: bool = False,
     cache_size: int = 0,
     max_new_tokens: int = 32,
@@ -310,8 +311,10 @@ def load(
     """Load a NaVILA-layout checkpoint from a local directory; returns a VilaModel.
 
     dtype None: float32 on CPU, the checkpoint's stored dtype on CUDA; float16 is CUDA-only.
-    quantization: "none" | "int8" | "int4" | "nf4" (see vila_nav.model.quantize). Strict: see the
-    module docstring. Never touches the network. compile: torch.compile the LM's forward.
+    quantization: "none" | "int8" | "int4" | "nf4" (see vila_nav.model.quantize);
+    quantization_backend: "" = the device's default, else a backend that implements the mode
+    (e.g. "torchao-int8-dynamic"). Strict: see the module docstring. Never touches the network.
+    compile: torch.compile the LM's forward.
     """
     from vila_nav.model.preprocess import ImageProcessor
     from vila_nav.model.prompt import get_template
@@ -362,9 +365,10 @@ def load(
     )
     model.eval()
     if quantization != "none":
-        quantize_model(model, quantization, include_vision=quantize_vision, compiled=compile)
-    elif quantize_vision:
-        raise ValueError("quantize_vision=True needs a quantization mode other than 'none'")
+        quantize_model(model, quantization, include_vision=quantize_vision, backend=quantization_backend or None,
+                       compiled=compile)
+    elif quantize_vision or quantization_backend:
+        raise ValueError("quantize_vision / quantization_backend need a quantization mode other than 'none'")
     if compile:
         # dynamic=True: one graph for every prompt / KV-cache length.
         model.llm.forward = torch.compile(model.llm.forward, dynamic=True)
@@ -378,7 +382,7 @@ def load_from_config(cfg) -> object:
         torch.set_num_threads(cfg.num_threads)
     return load(
         path, device=cfg.device, dtype=cfg.torch_dtype, quantization=cfg.quantization,
-        quantize_vision=cfg.quantize_vision, cache_size=cfg.cache_size,
+        quantization_backend=cfg.quantization_backend, quantize_vision=cfg.quantize_vision, cache_size=cfg.cache_size,
         max_new_tokens=cfg.max_new_tokens, template=cfg.template, compile=cfg.compile,
     )
 

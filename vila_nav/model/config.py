@@ -19,6 +19,11 @@ REQUIRED_PARTS = ("llm", "vision_tower", "mm_projector")
 SELECT_FEATURES = ("cls_patch", "patch")
 PROJECTOR_TYPES = ("mlp_downsample", "linear", "mlp2x_gelu")
 QUANTIZATION_MODES = ("none", "int8", "int4", "nf4")
+# quantization backend -> the modes it implements (vila_nav.model.quantize; "" = the device's default)
+QUANTIZATION_BACKENDS = {
+    "torch-ao-dynamic-int8": ("int8",), "torchao-int8-weight-only": ("int8",), "torchao-int8-dynamic": ("int8",),
+    "torchao-int4-weight-only": ("int4",), "bitsandbytes-nf4": ("int4", "nf4"),
+}
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
@@ -153,7 +158,9 @@ class ModelConfig:
     dtype: "auto" (float32 on CPU, the checkpoint's dtype on CUDA) | float32 | bfloat16 | float16
     (CUDA only); quantization: none | int8 (float32 on CPU, eager: PyTorch dynamic int8; CUDA,
     bfloat16 or compiled: torchao int8 weight-only) | int4 (torchao int4
-    weight-only on CUDA, bitsandbytes NF4 on CPU) | nf4 (bitsandbytes NF4); quantize_vision: also
+    weight-only on CUDA, bitsandbytes NF4 on CPU) | nf4 (bitsandbytes NF4); quantization_backend:
+    "" (the default above) or one of QUANTIZATION_BACKENDS that implements the mode, e.g.
+    torchao-int8-dynamic (torchao int8 x int8, with compile); quantize_vision: also
     quantize the vision tower's linear layers; cache_size: frames kept in the feature cache
     (0 = 4 x num_video_frames); max_new_tokens: decode budget per decision; template: chat template;
     num_threads: torch CPU threads (0 = torch's default; set it on a shared or busy CPU);
@@ -165,6 +172,7 @@ class ModelConfig:
     device: str = "cpu"
     dtype: str = "auto"
     quantization: str = "none"
+    quantization_backend: str = ""
     quantize_vision: bool = False
     cache_size: int = 0
     max_new_tokens: int = 32
@@ -177,6 +185,14 @@ class ModelConfig:
             raise ValueError(f"model.dtype must be one of {DTYPES}, got '{self.dtype}'")
         if self.quantization not in QUANTIZATION_MODES:
             raise ValueError(f"model.quantization must be one of {QUANTIZATION_MODES}, got '{self.quantization}'")
+        if self.quantization_backend:
+            modes = QUANTIZATION_BACKENDS.get(self.quantization_backend)
+            if modes is None:
+                raise ValueError(f"model.quantization_backend must be '' or one of {sorted(QUANTIZATION_BACKENDS)}, "
+                                 f"got '{self.quantization_backend}'")
+            if self.quantization not in modes:
+                raise ValueError(f"model.quantization_backend '{self.quantization_backend}' implements "
+                                 f"quantization={'/'.join(modes)}, not '{self.quantization}'")
         if not (self.device == "cpu" or self.device.startswith("cuda")):
             raise ValueError(f"model.device must be 'cpu' or 'cuda[:N]', got '{self.device}'")
         if self.cache_size < 0:

@@ -18,13 +18,18 @@ Modes (the `quantization` argument of vila_nav.model.load); `backend_for` picks 
              lm_head; embeddings stay float (torchao would dequantize the whole table at every
              lookup). In eager mode it converts each int8 weight to float at every call (saves
              memory, not time); torch.compile fuses that into the matmul.
+           * On request (backend="torchao-int8-dynamic"): torchao's int8 x int8
+             `Int8DynamicActivationInt8WeightConfig` on the LM's linear layers except lm_head,
+             the successor of torch.ao's dynamic int8. Eagerly it runs several separate ops per
+             call (slower than float32 here); under torch.compile about as fast as
+             "torch-ao-dynamic-int8" (`vila-nav bench-model --modes int8-torchao-dynamic-compiled`).
            DEPRECATION of torch.ao.quantization: upstream marks it deprecated and announces its
            removal (torch 2.13 still ships it and its kernels). Plan: while a torch has it, CPU
            int8 uses it; a torch without it makes "int8" on a float32 CPU model raise
            QuantizationUnavailable (never a silent switch) naming the ways out (a torch that has
-           it, or dtype=bfloat16, which selects torchao); the backend then moves to torchao's
-           int8 x int8 `Int8DynamicActivationInt8WeightConfig` once its CPU eager path is
-           competitive (today it runs several separate ops per call and is slower than float32).
+           it, dtype=bfloat16, which selects torchao, or backend="torchao-int8-dynamic" with
+           compile); the default moves to "torchao-int8-dynamic" once its eager CPU path is
+           competitive.
 - "int4":  4-bit weights. CUDA: torchao int4 weight-only, group-wise scales, tinygemm kernel
            (`Int4WeightOnlyConfig(int4_packing_format="tile_packed_to_4d")`; compute capability
            >= 8.0, bfloat16 model: Jetson Orin qualifies). CPU: torchao has no int4 kernel, so
@@ -44,14 +49,16 @@ from typing import Callable
 import torch
 from torch import nn
 
-MODES = ("none", "int8", "int4", "nf4")
+from vila_nav.model.config import QUANTIZATION_BACKENDS, QUANTIZATION_MODES
+
+MODES = QUANTIZATION_MODES
 QUANT_EXTRA = "pip install 'vila_nav[quant]'  (torchao, bitsandbytes)"
 TORCHAO_INT8 = "torchao-int8-weight-only"
+TORCHAO_INT8_DYNAMIC = "torchao-int8-dynamic"
 TORCH_DYNAMIC_INT8 = "torch-ao-dynamic-int8"
 TORCHAO_INT4 = "torchao-int4-weight-only"
 BNB_NF4 = "bitsandbytes-nf4"
-# backend -> the modes it can implement
-BACKENDS = {TORCHAO_INT8: ("int8",), TORCH_DYNAMIC_INT8: ("int8",), TORCHAO_INT4: ("int4",), BNB_NF4: ("int4", "nf4")}
+BACKENDS = QUANTIZATION_BACKENDS  # backend -> the modes it can implement
 
 
 class QuantizationUnavailable(RuntimeError):
@@ -86,7 +93,8 @@ def _import_torch_dynamic():
         raise QuantizationUnavailable(
             f"int8 on CPU with a float32 model uses torch.ao.quantization.quantize_dynamic, which torch "
             f"{torch.__version__} no longer provides; use a torch that still has it, load with dtype=bfloat16 "
-            f"(int8 then uses torchao weight-only), or quantize_model(model, 'int8', backend='{TORCHAO_INT8}')"
+            f"(int8 then uses torchao weight-only), or quantize_model(model, 'int8', backend='{TORCHAO_INT8}') "
+            f"or backend='{TORCHAO_INT8_DYNAMIC}' (int8 x int8; fast under load(compile=True))"
         ) from exc
     engine = torch.backends.quantized.engine
     if engine == "none" or engine not in torch.backends.quantized.supported_engines:
@@ -130,7 +138,7 @@ def _check_backend(mode: str, backend: str, device: torch.device, dtype: torch.d
     if backend not in BACKENDS:
         raise ValueError(f"quantization backend must be one of {sorted(BACKENDS)}, got '{backend}'")
     if mode not in BACKENDS[backend]:
-        raise ValueError(f"backend '{backend}' implements {BACKENDS[backend]}, not '{mode}'")
+        raise ValueError(f"backend '{backend}' implements {'/'.join(BACKENDS[backend])}, not '{mode}'")
     if backend == TORCH_DYNAMIC_INT8 and (device.type != "cpu" or dtype != torch.float32):
         raise QuantizationUnavailable(
             f"backend '{backend}' runs on CPU with float32 models only (got {device.type}, {dtype}); "
@@ -270,6 +278,9 @@ def quantize_module(
     if backend == TORCHAO_INT8:
         tq = _import_torchao()
         tq.quantize_(module, tq.Int8WeightOnlyConfig(), filter_fn=keep)
+    elif backend == TORCHAO_INT8_DYNAMIC:
+        tq = _import_torchao()
+        tq.quantize_(module, tq.Int8DynamicActivationInt8WeightConfig(), filter_fn=keep)
     elif backend == TORCHAO_INT4:
         tq = _import_torchao()
         if linears[0].weight.dtype != torch.bfloat16:
