@@ -18,7 +18,7 @@ the environment, steps it at rates.physics_hz, renders at rates.camera_hz and pu
 callbacks only store the newest inputs. Simulated time advances by the measured wall time of
 each tick (a late tick catches up in sub-steps; the part of a gap over MAX_CATCH_UP_S is not
 simulated, and the result's sim_dropped_s adds it up), so it runs in real time and /clock
-(starting at the wall time of start-up) matches. The result's
+(starting at the wall time of start-up) matches it, less any dropped time. The result's
 cmd_vel_braked_s is the simulated time the robot braked because cmd_vel went quiet while it
 was moving (a slow or starved node: the robot covered less than it was told). Where rclpy gives
 callbacks the middleware's timestamps (MessageInfo, rclpy >= Iron), a cmd_vel comes into force at
@@ -172,7 +172,8 @@ class SimBridge(Node):
                 # Simulated time follows the wall clock: a late tick (a loaded CPU) catches up in
                 # sub-steps of at most one period, each judged at its own time, so the robot covers
                 # what it was commanded to and brakes where a real base would: cmd_timeout_s after
-                # the newest cmd_vel. A gap over MAX_CATCH_UP_S (a suspended process) is dropped.
+                # the newest cmd_vel. A gap over MAX_CATCH_UP_S (a suspended process) is dropped
+                # (only its last MAX_CATCH_UP_S is replayed; sim_dropped_s counts the rest).
                 elapsed = min(now - last, MAX_CATCH_UP_S)
                 if now - last > MAX_CATCH_UP_S:
                     self._note_dropped(now - last - MAX_CATCH_UP_S)
