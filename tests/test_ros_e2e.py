@@ -76,17 +76,21 @@ class Listener:
         self.node.destroy_node()
 
 
+def stamp_s(msg) -> float:
+    """A message's header stamp (s; the bridge's simulated clock)."""
+    return msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+
+
 def applied_velocity(odom: list) -> list[tuple[float, float]]:
     """The bridge's applied linear velocity from its odometry, at each change (s since the first
     odometry, m/s): what a failure message needs to tell a slow node from a late simulator."""
     if not odom:
         return []
-    stamp = lambda o: o.header.stamp.sec + o.header.stamp.nanosec * 1e-9  # noqa: E731
-    t0, changes, last = stamp(odom[0]), [], None
+    t0, changes, last = stamp_s(odom[0]), [], None
     for o in odom:
         v = round(o.twist.twist.linear.x, 2)
         if v != last:
-            changes.append((round(stamp(o) - t0, 3), v))
+            changes.append((round(stamp_s(o) - t0, 3), v))
             last = v
     return changes
 
@@ -196,8 +200,7 @@ def test_bridge_alone_moves_continuously_brakes_when_cmd_vel_goes_quiet_and_ends
     # MAX_CATCH_UP_S: time not simulated).
     tl, braked, dropped = result["metrics"]["tl"], result["cmd_vel_braked_s"], result["sim_dropped_s"]
     timed = tl - x0  # the path is straight ahead, so path length = x; x0 came before the timed drive
-    stamp = lambda o: o.header.stamp.sec + o.header.stamp.nanosec * 1e-9  # noqa: E731 - simulated s
-    braking = [stamp(o) for o in listener.odom if o.twist.twist.linear.x == 0.0 and o.pose.pose.position.x > x0 + 0.01]
+    braking = [stamp_s(o) for o in listener.odom if o.twist.twist.linear.x == 0.0 and o.pose.pose.position.x > x0 + 0.01]
     early = sent_last + timeout_s - (braking[0] + dropped) if braking else 0.0  # simulated time lags by the dropped
     why = (f"x0 {x0:.3f}, timed {timed:.3f}, braked {early:.3f} s early\n{result}\napplied linear velocity "
            f"(s, m/s): {applied_velocity(listener.odom)}\n--- bridge\n{procs.log('bridge')[-3000:]}")
@@ -211,7 +214,7 @@ def test_bridge_alone_moves_continuously_brakes_when_cmd_vel_goes_quiet_and_ends
     assert listener.odom[-1].pose.pose.position.x == pytest.approx(tl, abs=0.05)  # straight ahead
     frames = [(t, m) for t, m in listener.images if t > t0]
     assert frames[-1][1].encoding == "rgb8" and (frames[-1][1].height, frames[-1][1].width) == (224, 224)
-    stamps = [m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for _t, m in frames]
+    stamps = [stamp_s(m) for _t, m in frames]
     assert all(b > a for a, b in zip(stamps, stamps[1:]))  # each frame is a new simulated instant
     # The camera kept publishing all along (10 Hz configured). Only continuity is checked here:
     # the achieved rate is a benchmark figure (vila-nav bench-ros), and a 2-core CI machine

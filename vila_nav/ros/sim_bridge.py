@@ -174,9 +174,10 @@ class SimBridge(Node):
                 # what it was commanded to and brakes where a real base would: cmd_timeout_s after
                 # the newest cmd_vel. A gap over MAX_CATCH_UP_S (a suspended process) is dropped
                 # (only its last MAX_CATCH_UP_S is replayed; sim_dropped_s counts the rest).
-                elapsed = min(now - last, MAX_CATCH_UP_S)
-                if now - last > MAX_CATCH_UP_S:
-                    self._note_dropped(now - last - MAX_CATCH_UP_S)
+                gap = now - last
+                if gap > MAX_CATCH_UP_S:
+                    self._note_dropped(gap - MAX_CATCH_UP_S)
+                elapsed = min(gap, MAX_CATCH_UP_S)
                 substeps = max(1, math.ceil(elapsed / period - 1e-9))
                 dt = elapsed / substeps  # s of simulated time per sub-step
                 for i in range(substeps):
